@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nbiot-uploader/uploader/uplink"
+)
+
+func runCommand(e *env) *cli.Command {
+	flags := concat(commonFlags(), queueFlags(), windowFlags(), scheduleFlags())
+	cmd := command("run", "the daemon: run windows on --schedule until SIGTERM/SIGINT", "", flags, func(c *cli.Context) error {
+		return runDaemon(c, e)
+	})
+	cmd.Description = "Logs one line per window. SIGTERM or SIGINT ends a running window cleanly (radio off) and exits 0."
+	return cmd
+}
+
+func runDaemon(c *cli.Context, e *env) error {
+	log, err := newLogger(e.stderr, c.String("log-level"))
+	if err != nil {
+		return err
+	}
+	sched, err := schedule(c)
+	if err != nil {
+		return err
+	}
+	if sched == nil {
+		return usagef("--schedule is required for run (e.g. \"0 * * * *\" or @hourly)")
+	}
+	if c.Int64("early-depth") < 0 {
+		return usagef("--early-depth %d is negative", c.Int64("early-depth"))
+	}
+	cfg, err := windowConfig(c)
+	if err != nil {
+		return err
+	}
+	q, err := openQueue(c)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	cfg.Logger = log
+	if c.Bool("trace") {
+		cfg.Trace = log
+	}
+	log.Info("uploader daemon started", "schedule", sched.Spec, "jitter_offset", sched.Offset(), "transport", cfg.Transport, "broker", cfg.Broker, "db", q.Path())
+	d := &uplink.Daemon{
+		Schedule:   sched,
+		Logger:     log,
+		EarlyDepth: c.Int64("early-depth"),
+		Depth: func() (int64, error) {
+			st, err := q.Stats()
+			return st.Depth, err
+		},
+		Window: func(ctx context.Context) (uplink.Summary, error) {
+			return uplink.RunWindow(ctx, cfg, q)
+		},
+	}
+	err = d.Run(c.Context)
+	log.Info("uploader daemon stopped")
+	return err
+}

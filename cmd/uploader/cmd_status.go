@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/nbiot-uploader/uploader/uplink"
+)
+
+func statusCommand(e *env) *cli.Command {
+	flags := concat(commonFlags(), queueFlags(), scheduleFlags(), []cli.Flag{
+		strFlag("client-id", defaultClientID(), "MQTT client id (seeds the schedule jitter)"),
+		&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
+	})
+	return command("status", "show the queue and the last window", "", flags, func(c *cli.Context) error {
+		return runStatus(c, e)
+	})
+}
+
+// statusReport is what `status --json` prints; field names are stable.
+type statusReport struct {
+	DB               string          `json:"db"`
+	Depth            int64           `json:"depth"`
+	Bytes            int64           `json:"bytes"`
+	FileSize         int64           `json:"file_size"`
+	OldestAgeSeconds *float64        `json:"oldest_age_seconds"`
+	Oldest           *time.Time      `json:"oldest,omitempty"`
+	Newest           *time.Time      `json:"newest,omitempty"`
+	Dropped          uint64          `json:"dropped"`
+	Expired          uint64          `json:"expired"`
+	LastSeq          uint64          `json:"last_seq"`
+	LastWindow       *uplink.Summary `json:"last_window"`
+	NextWindow       *time.Time      `json:"next_window,omitempty"`
+}
+
+func runStatus(c *cli.Context, e *env) error {
+	sched, err := schedule(c)
+	if err != nil {
+		return err
+	}
+	q, err := openQueue(c)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	st, err := q.Stats()
+	if err != nil {
+		return err
+	}
+	raw, err := q.WindowSummary()
+	if err != nil {
+		return err
+	}
+	last, err := uplink.ParseSummary(raw)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	r := statusReport{DB: q.Path(), Depth: st.Depth, Bytes: st.Bytes, FileSize: st.FileSize,
+		Dropped: st.Dropped, Expired: st.Expired, LastSeq: st.LastSeq, LastWindow: last}
+	if !st.Oldest.IsZero() {
+		age := now.Sub(st.Oldest).Seconds()
+		r.OldestAgeSeconds = &age
+		r.Oldest, r.Newest = &st.Oldest, &st.Newest
+	}
+	if sched != nil {
+		next := sched.Next(now)
+		r.NextWindow = &next
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	printStatus(e.stdout, r, now)
+	return nil
+}
+
+func printStatus(w io.Writer, r statusReport, now time.Time) {
+	fmt.Fprintf(w, "queue:          %s\n", r.DB)
+	fmt.Fprintf(w, "depth:          %d records, %d bytes (file %d bytes)\n", r.Depth, r.Bytes, r.FileSize)
+	if r.OldestAgeSeconds != nil {
+		fmt.Fprintf(w, "oldest:         %s ago (%s)\n", describeDuration(time.Duration(*r.OldestAgeSeconds*float64(time.Second))), r.Oldest.Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(w, "oldest:         -\n")
+	}
+	fmt.Fprintf(w, "dropped:        %d (queue limits)\n", r.Dropped)
+	fmt.Fprintf(w, "expired:        %d (TTL)\n", r.Expired)
+	if r.LastWindow == nil {
+		fmt.Fprintf(w, "last window:    none yet\n")
+	} else {
+		lw := r.LastWindow
+		fmt.Fprintf(w, "last window:    %s, %s ago: %d of %d acknowledged, %d MQTT bytes, radio on %.1f s, CSQ %s\n",
+			lw.Outcome, describeDuration(now.Sub(lw.End)), lw.Acked, lw.Queued, lw.MQTTBytesOut, lw.RadioOnSeconds, csqText(lw.CSQ))
+		if lw.Error != "" {
+			fmt.Fprintf(w, "last error:     %s\n", lw.Error)
+		}
+	}
+	if r.NextWindow != nil {
+		fmt.Fprintf(w, "next window:    %s (in %s)\n", r.NextWindow.Format(time.RFC3339), describeDuration(r.NextWindow.Sub(now)))
+	}
+}

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+
+	"github.com/nbiot-uploader/uploader/codec"
+	"github.com/nbiot-uploader/uploader/queue"
+	"github.com/nbiot-uploader/uploader/uplink"
+	"github.com/nbiot-uploader/uploader/uplink/modem"
+)
+
+// defaultDB is where the queue lives on a board.
+const defaultDB = "/var/lib/uploader/queue.db"
+
+// envName gives the environment variable of a flag: --apn-user is
+// UPLOADER_APN_USER.
+func envName(flag string) []string {
+	return []string{"UPLOADER_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
+}
+
+func strFlag(name, value, usage string) cli.Flag {
+	return altsrc.NewStringFlag(&cli.StringFlag{Name: name, Value: value, Usage: usage, EnvVars: envName(name)})
+}
+
+func intFlag(name string, value int, usage string) cli.Flag {
+	return altsrc.NewIntFlag(&cli.IntFlag{Name: name, Value: value, Usage: usage, EnvVars: envName(name)})
+}
+
+func int64Flag(name string, value int64, usage string) cli.Flag {
+	return altsrc.NewInt64Flag(&cli.Int64Flag{Name: name, Value: value, Usage: usage, EnvVars: envName(name)})
+}
+
+func boolFlag(name, usage string) cli.Flag {
+	return altsrc.NewBoolFlag(&cli.BoolFlag{Name: name, Usage: usage, EnvVars: envName(name)})
+}
+
+func durFlag(name string, value time.Duration, usage string) cli.Flag {
+	return altsrc.NewDurationFlag(&cli.DurationFlag{Name: name, Value: value, Usage: usage, EnvVars: envName(name)})
+}
+
+// commonFlags every command has.
+func commonFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "configuration file (YAML, or TOML when it ends in .toml); keys are the flag names", EnvVars: envName("config")},
+		strFlag("db", defaultDB, "queue database file (bbolt); the modem lock file sits beside it"),
+		strFlag("log-level", "info", "log level: debug, info, warn or error"),
+	}
+}
+
+// queueFlags bound the queue; they matter wherever records are written.
+func queueFlags() []cli.Flag {
+	return []cli.Flag{
+		int64Flag("max-records", 0, "keep at most this many records queued (0 = no limit)"),
+		int64Flag("max-bytes", 0, "keep at most this many topic+payload bytes queued (0 = no limit)"),
+		strFlag("queue-policy", "drop-oldest", "when a limit is reached: drop-oldest (counted in status) or reject-new"),
+		durFlag("queue-busy-timeout", 30*time.Second, "how long to wait for another process holding the queue before failing"),
+	}
+}
+
+// windowFlags configure the modem, the broker and MQTT.
+func windowFlags() []cli.Flag {
+	return []cli.Flag{
+		strFlag("transport", "modem", "how to reach the broker: modem (SIM7000 over --device) or tcp (the host's own network)"),
+		strFlag("device", "/dev/ttyS1", "the modem's serial port"),
+		intFlag("baud", 115200, "serial rate: 9600, 19200, 38400, 57600, 115200 (or a fixed higher AT+IPR rate)"),
+		strFlag("apn", "", "access point name of the SIM's operator"),
+		strFlag("apn-user", "", "APN user name, when the operator needs one"),
+		strFlag("apn-password", "", "APN password, when the operator needs one (never logged)"),
+		intFlag("network-mode", 0, "AT+CNMP: 2 automatic, 13 GSM only, 38 LTE only, 51 GSM and LTE (0 = leave as is)"),
+		intFlag("lte-category", 0, "AT+CMNB: 1 Cat-M, 2 NB-IoT, 3 both (0 = leave as is)"),
+		strFlag("bands", "", `AT+CBANDCFG argument, e.g. "NB-IOT",8,20 (empty = leave as is)`),
+		durFlag("registration-timeout", 3*time.Minute, "longest wait for network registration after the radio goes on"),
+		intFlag("send-limit", 0, "cap on bytes per AT+CIPSEND (0 = what the module reports, at most 1460)"),
+		boolFlag("normal-send", "wait for SEND OK after every chunk (AT+CIPQSEND=0) instead of pipelined quick send"),
+		strFlag("power-on-cmd", "", "shell command that powers the module on (PWRKEY/GPIO); with --power-off-cmd a hung module is power-cycled"),
+		strFlag("power-off-cmd", "", "shell command that powers the module off (AT+CPOWD=1 is sent first)"),
+		durFlag("boot-wait", 5*time.Second, "how long the module needs after --power-on-cmd before it answers AT"),
+		durFlag("modem-lock-timeout", 30*time.Second, "how long to wait for another process using the modem"),
+		boolFlag("trace", "log every AT line in and out at debug level (passwords redacted)"),
+
+		strFlag("broker", "", "MQTT broker as host:port"),
+		strFlag("client-id", defaultClientID(), "MQTT client id (also seeds the schedule jitter)"),
+		strFlag("username", "", "MQTT user name"),
+		strFlag("password", "", "MQTT password (prefer --password-file; never logged)"),
+		strFlag("password-file", "", "file holding the MQTT password (trailing newline ignored)"),
+		strFlag("mqtt-version", "3.1.1", "MQTT protocol: 3.1, 3.1.1 or 5"),
+		intFlag("keepalive", 60, "MQTT keepalive in seconds"),
+		intFlag("inflight", 64, "most unacknowledged QoS 1/2 messages at once (MQTT 5: also bounded by the broker's Receive Maximum)"),
+		durFlag("reply-timeout", 30*time.Second, "longest wait for any broker reply (CONNACK, PUBACK, PINGRESP)"),
+		boolFlag("tls", "use TLS to the broker (Go's crypto/tls, over either transport)"),
+		strFlag("ca-file", "", "PEM file of CA certificates to trust (default: the system's)"),
+		strFlag("cert-file", "", "PEM client certificate for mutual TLS"),
+		strFlag("key-file", "", "PEM private key for --cert-file (never logged)"),
+		strFlag("server-name", "", "TLS server name when it differs from the broker host"),
+		durFlag("window-timeout", 10*time.Minute, "hard deadline for one whole window"),
+		intFlag("window-records", 0, "send at most this many records per window (0 = everything queued)"),
+	}
+}
+
+// scheduleFlags configure the daemon's windows.
+func scheduleFlags() []cli.Flag {
+	return []cli.Flag{
+		strFlag("schedule", "", `cron spec of the windows: 5 fields, an optional leading seconds field, or @hourly, @every 15m ...`),
+		durFlag("jitter", 0, "spread windows over this much time after each scheduled instant (a stable slot per client id)"),
+		boolFlag("random-jitter", "draw the jitter at random for every window instead of a stable per-site slot"),
+		int64Flag("early-depth", 0, "start a window early once this many records are queued (0 = off)"),
+	}
+}
+
+func defaultClientID() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "site"
+	}
+	id := "uploader-" + h
+	if len(id) > 23 { // MQTT 3.1's limit; brokers of every version accept it
+		id = id[:23]
+	}
+	return id
+}
+
+func concat(groups ...[]cli.Flag) []cli.Flag {
+	var all []cli.Flag
+	for _, g := range groups {
+		all = append(all, g...)
+	}
+	return all
+}
+
+// withConfig returns a Before hook that fills flags from --config, after
+// flags and environment (altsrc only sets what neither set).
+func withConfig(flags []cli.Flag) cli.BeforeFunc {
+	return func(c *cli.Context) error {
+		path := c.String("config")
+		if path == "" {
+			return nil
+		}
+		var (
+			src altsrc.InputSourceContext
+			err error
+		)
+		if _, serr := os.Stat(path); serr != nil {
+			return usagef("--config %s: %v", path, serr)
+		}
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".toml":
+			src, err = altsrc.NewTomlSourceFromFile(path)
+		default:
+			src, err = altsrc.NewYamlSourceFromFile(path)
+		}
+		if err != nil {
+			return usagef("--config %s: %v", path, oneLine(err.Error()))
+		}
+		if err := altsrc.ApplyInputSourceValues(c, src, flags); err != nil {
+			return usagef("--config %s: %v", path, oneLine(err.Error()))
+		}
+		return nil
+	}
+}
+
+// command builds a subcommand whose flags also come from env and --config.
+func command(name, usage, argsUsage string, flags []cli.Flag, action cli.ActionFunc) *cli.Command {
+	return &cli.Command{
+		Name:      name,
+		Usage:     usage,
+		ArgsUsage: argsUsage,
+		Flags:     flags,
+		Before:    withConfig(flags),
+		Action:    action,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{err}
+		},
+	}
+}
+
+func openQueue(c *cli.Context) (*queue.Queue, error) {
+	opts := &queue.Options{BusyTimeout: c.Duration("queue-busy-timeout")}
+	if c.IsSet("max-records") || c.Int64("max-records") != 0 {
+		if c.Int64("max-records") < 0 {
+			return nil, usagef("--max-records %d is negative", c.Int64("max-records"))
+		}
+		opts.MaxRecords = c.Int64("max-records")
+	}
+	if c.Int64("max-bytes") < 0 {
+		return nil, usagef("--max-bytes %d is negative", c.Int64("max-bytes"))
+	}
+	opts.MaxBytes = c.Int64("max-bytes")
+	switch p := c.String("queue-policy"); p {
+	case "drop-oldest", "":
+		opts.Policy = queue.DropOldest
+	case "reject-new":
+		opts.Policy = queue.RejectNew
+	default:
+		return nil, usagef("--queue-policy %q: use drop-oldest or reject-new", p)
+	}
+	if opts.BusyTimeout <= 0 {
+		return nil, usagef("--queue-busy-timeout must be positive")
+	}
+	q, err := queue.Open(c.String("db"), opts)
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// windowConfig turns flags into an uplink.Config and validates it.
+func windowConfig(c *cli.Context) (uplink.Config, error) {
+	cfg := uplink.Defaults()
+	cfg.Transport = uplink.Transport(c.String("transport"))
+	cfg.Device = c.String("device")
+	cfg.Baud = c.Int("baud")
+	cfg.APN = c.String("apn")
+	cfg.APNUser = c.String("apn-user")
+	cfg.APNPassword = c.String("apn-password")
+	cfg.NetworkMode = modem.NetworkMode{CNMP: c.Int("network-mode"), CMNB: c.Int("lte-category"), Bands: c.String("bands")}
+	switch cfg.NetworkMode.CNMP {
+	case 0, 2, 13, 38, 51:
+	default:
+		return cfg, usagef("--network-mode %d: use 2, 13, 38 or 51", cfg.NetworkMode.CNMP)
+	}
+	switch cfg.NetworkMode.CMNB {
+	case 0, 1, 2, 3:
+	default:
+		return cfg, usagef("--lte-category %d: use 1 (Cat-M), 2 (NB-IoT) or 3 (both)", cfg.NetworkMode.CMNB)
+	}
+	cfg.RegistrationTimeout = c.Duration("registration-timeout")
+	cfg.SendLimit = c.Int("send-limit")
+	cfg.NormalSend = c.Bool("normal-send")
+	cfg.Power = uplink.PowerCommands{On: c.String("power-on-cmd"), Off: c.String("power-off-cmd"), BootWait: c.Duration("boot-wait")}
+	if (cfg.Power.On == "") != (cfg.Power.Off == "") {
+		return cfg, usagef("--power-on-cmd and --power-off-cmd go together")
+	}
+	cfg.ModemLockTimeout = c.Duration("modem-lock-timeout")
+	cfg.Broker = c.String("broker")
+	cfg.ClientID = c.String("client-id")
+	cfg.Username = c.String("username")
+	pw, err := password(c)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Password = pw
+	v, err := codec.ParseVersion(c.String("mqtt-version"))
+	if err != nil {
+		return cfg, usagef("--mqtt-version %q: use 3.1, 3.1.1 or 5", c.String("mqtt-version"))
+	}
+	cfg.MQTTVersion = v
+	ka := c.Int("keepalive")
+	if ka < 0 || ka > 65535 {
+		return cfg, usagef("--keepalive %d is outside 0..65535 seconds", ka)
+	}
+	cfg.KeepAlive = uint16(ka)
+	cfg.InFlight = c.Int("inflight")
+	cfg.ReplyTimeout = c.Duration("reply-timeout")
+	cfg.TLS = uplink.TLSConfig{
+		Enabled:    c.Bool("tls"),
+		CAFile:     c.String("ca-file"),
+		CertFile:   c.String("cert-file"),
+		KeyFile:    c.String("key-file"),
+		ServerName: c.String("server-name"),
+	}
+	cfg.WindowTimeout = c.Duration("window-timeout")
+	cfg.MaxRecords = c.Int("window-records")
+	if cfg.MaxRecords < 0 {
+		return cfg, usagef("--window-records %d is negative", cfg.MaxRecords)
+	}
+	cfg.LockPath = c.String("db") + ".modem.lock"
+	if err := cfg.Validate(); err != nil {
+		return cfg, usageError{err}
+	}
+	return cfg, nil
+}
+
+// password comes from --password or --password-file, never both.
+func password(c *cli.Context) ([]byte, error) {
+	pw, file := c.String("password"), c.String("password-file")
+	if pw != "" && file != "" {
+		return nil, usagef("--password and --password-file are both set; use one")
+	}
+	if file == "" {
+		if pw == "" {
+			return nil, nil
+		}
+		return []byte(pw), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, usagef("--password-file: %v", err)
+	}
+	return []byte(strings.TrimRight(string(b), "\r\n")), nil
+}
+
+// schedule parses the schedule flags; nil when no schedule is configured.
+func schedule(c *cli.Context) (*uplink.Schedule, error) {
+	spec := c.String("schedule")
+	if spec == "" {
+		return nil, nil
+	}
+	s, err := uplink.ParseSchedule(spec, c.Duration("jitter"), c.Bool("random-jitter"), c.String("client-id"))
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return s, nil
+}
+
+func describeDuration(d time.Duration) string {
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}

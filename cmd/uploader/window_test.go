@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nbiot-uploader/uploader/uplink/brokertest"
+	"github.com/nbiot-uploader/uploader/uplink/modemsim"
+)
+
+func startSim(t *testing.T, faults string) *modemsim.Sim {
+	t.Helper()
+	cfg := modemsim.Fast()
+	if faults != "" {
+		f, err := modemsim.ParseFaults(faults)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Faults = f
+	}
+	sim, err := modemsim.Start(cfg)
+	if err != nil {
+		t.Fatalf("simulator: %v", err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	return sim
+}
+
+func startBroker(t *testing.T) *brokertest.Broker {
+	t.Helper()
+	b, err := brokertest.Start(brokertest.Options{Username: "u", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func TestFlushThroughSimulator(t *testing.T) {
+	broker := startBroker(t)
+	sim := startSim(t, "")
+	db := tempDB(t)
+	if code, _, e := runApp(t, "1\n2\n3\n4\n5\n", "enqueue", "--db", db, "--topic", "s/1/t", "--lines"); code != 0 {
+		t.Fatal(e)
+	}
+	t.Setenv("UPLOADER_PASSWORD", "pw")
+	code, out, stderr := runApp(t, "", "flush", "--db", db, "--device", sim.Path(), "--broker", broker.Addr(),
+		"--username", "u", "--apn", "iot", "--mqtt-version", "5")
+	if code != 0 {
+		t.Fatalf("flush exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+	for _, want := range []string{"outcome:        ok", "5 acknowledged of 5 queued", "radio on:", "chunks"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(stderr, "pw") {
+		t.Errorf("the password appears in the logs: %s", stderr)
+	}
+	if !broker.WaitCount(5, 3*time.Second) {
+		t.Errorf("broker got %d", broker.Count())
+	}
+	code, js, _ := runApp(t, "", "status", "--db", db, "--json")
+	var r statusReport
+	if code != 0 || json.Unmarshal([]byte(js), &r) != nil || r.Depth != 0 || r.LastWindow == nil || !r.LastWindow.OK() {
+		t.Errorf("status after flush: %s", js)
+	}
+}
+
+func TestFlushFailureExitsOne(t *testing.T) {
+	broker := startBroker(t)
+	sim := startSim(t, "connect-fail")
+	db := tempDB(t)
+	if code, _, e := runApp(t, "", "enqueue", "--db", db, "--topic", "a", "x"); code != 0 {
+		t.Fatal(e)
+	}
+	code, out, stderr := runApp(t, "", "flush", "--db", db, "--device", sim.Path(), "--broker", broker.Addr(), "--username", "u", "--password", "pw")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, stderr)
+	}
+	if !strings.Contains(stderr, "tcp connect") || !strings.Contains(out, "outcome:        failed") {
+		t.Errorf("failure not named:\nstdout %s\nstderr %s", out, stderr)
+	}
+	if n := len(readAll(t, db)); n != 1 {
+		t.Errorf("%d records left, want 1", n)
+	}
+	code, out, _ = runApp(t, "", "status", "--db", db)
+	if code != 0 || !strings.Contains(out, "last window:    failed") || !strings.Contains(out, "last error:") {
+		t.Errorf("status:\n%s", out)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	code, out, stderr := runApp(t, "", "demo", "--readings", "40", "--sim-baud", "0")
+	if code != 0 {
+		t.Fatalf("demo exit %d\n%s\n%s", code, out, stderr)
+	}
+	for _, want := range []string{"enqueued 40 readings", "missing 0", "left in queue 0", "window ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestModemCheckAndAT(t *testing.T) {
+	sim := startSim(t, "")
+	db := tempDB(t)
+	code, out, stderr := runApp(t, "", "modem", "check", "--db", db, "--device", sim.Path())
+	if code != 0 {
+		t.Fatalf("modem check exit %d\n%s\n%s", code, out, stderr)
+	}
+	for _, want := range []string{"SIM:            READY", "registration:   registered", "signal:         CSQ", "firmware:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("modem check lacks %q:\n%s", want, out)
+		}
+	}
+	if sim.RadioOn() {
+		t.Error("modem check left the radio on")
+	}
+	code, out, stderr = runApp(t, "", "modem", "at", "--db", db, "--device", sim.Path(), "AT+CSQ")
+	if code != 0 || !strings.Contains(out, "+CSQ:") || !strings.Contains(out, "OK") {
+		t.Errorf("modem at: exit %d\n%s\n%s", code, out, stderr)
+	}
+	code, out, _ = runApp(t, "", "modem", "at", "--db", db, "--device", sim.Path(), "AT+NOSUCH")
+	if code != 1 || !strings.Contains(out, "ERROR") {
+		t.Errorf("unknown command: exit %d\n%s", code, out)
+	}
+}
+
+func TestModemCheckWeakSignal(t *testing.T) {
+	cfg := modemsim.Fast()
+	cfg.CSQ = 9
+	sim, err := modemsim.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	code, out, _ := runApp(t, "", "modem", "check", "--db", tempDB(t), "--device", sim.Path())
+	if code != 1 || !strings.Contains(out, "re-aim the antenna") {
+		t.Errorf("weak signal: exit %d\n%s", code, out)
+	}
+}
+
+func TestSimulateCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"uploader", "simulate", "--faults", "garbage=5"}, strings.NewReader(""), &out, &errb)
+	}()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("simulate exit %d: %s", code, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("simulate did not stop on cancel")
+	}
+	first, _, _ := strings.Cut(out.String(), "\n")
+	if !strings.HasPrefix(first, "/dev/pts/") {
+		t.Errorf("first line %q is not a device path", first)
+	}
+	if !strings.Contains(out.String(), `"radio_on_seconds"`) {
+		t.Errorf("no accounting JSON on exit:\n%s", out.String())
+	}
+	code, _, stderr := runApp(t, "", "simulate", "--faults", "explode=1")
+	if code != 2 || !strings.Contains(stderr, "--faults") {
+		t.Errorf("bad fault: exit %d %q", code, stderr)
+	}
+}

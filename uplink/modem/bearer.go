@@ -1,0 +1,265 @@
+package modem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// StartBearer brings the PDP bearer up for a single TCP connection with
+// the CIP stack: AT+CIPSHUT (back to IP INITIAL whatever state a previous
+// window left), AT+CIPMUX=0, AT+CIPRXGET=1 (manual receive, binary safe),
+// AT+CIPQSEND, AT+CSTT with the APN and optional credentials, AT+CIICR and
+// AT+CIFSR, which returns the local address. Credentials are never logged,
+// and the password is redacted from the trace like Options.Secrets.
+func (m *Modem) StartBearer(ctx context.Context, apn, user, password string) (ip string, err error) {
+	cstt, err := csttCommand(apn, user, password)
+	if err != nil {
+		return "", stepErr("AT+CSTT", err)
+	}
+	m.trace.addSecret([]byte(password))
+	if err := m.shut(ctx); err != nil {
+		return "", err
+	}
+	qsend := "AT+CIPQSEND=0"
+	if m.opts.QuickSend {
+		qsend = "AT+CIPQSEND=1"
+	}
+	for _, cmd := range []string{"AT+CIPMUX=0", "AT+CIPRXGET=1", qsend} {
+		if _, err := m.query(ctx, cmd, shortTimeout); err != nil {
+			return "", err
+		}
+	}
+	// Hex input mode is not saved, but a host that used it before us (the
+	// method this project replaces did) may have left it on. Firmware
+	// without the command answers ERROR, which is harmless.
+	if _, err := m.query(ctx, "AT+CIPSENDHEX=0", shortTimeout); err != nil && !isCommandError(err) {
+		return "", err
+	}
+	if _, err := m.query(ctx, cstt, csttTimeout); err != nil {
+		return "", err
+	}
+	if _, err := m.query(ctx, "AT+CIICR", ciicrTimeout); err != nil {
+		return "", err
+	}
+	ip, err = m.localAddress(ctx)
+	if err != nil {
+		return "", err
+	}
+	m.connMu.Lock()
+	m.localIP = ip
+	m.connMu.Unlock()
+	m.log.Info("bearer up", "ip", ip)
+	return ip, nil
+}
+
+// localAddress sends AT+CIFSR, which moves the bearer to IP STATUS and is
+// answered by the bare address without OK. Some firmware appends OK
+// anyway: it is absorbed here so it cannot pass for the next command's
+// answer.
+func (m *Modem) localAddress(ctx context.Context) (string, error) {
+	const cmd = "AT+CIFSR"
+	if err := m.acquire(ctx); err != nil {
+		return "", stepErr(cmd, err)
+	}
+	defer m.release()
+	var ip string
+	err := m.exchangeLocked(ctx, cmd, cifsrTimeout, func(ev event) (bool, error) {
+		if ev.kind != evLine {
+			return false, nil
+		}
+		if addr, ok := parseIPLine(ev.line); ok {
+			ip = addr
+			return true, nil
+		}
+		if perr := parseError(ev.line); perr != nil {
+			return true, perr
+		}
+		return false, nil
+	})
+	if err != nil {
+		return "", stepErr(cmd, err)
+	}
+	_ = m.await(ctx, cifsrOKGrace, func(ev event) (bool, error) {
+		return ev.kind == evLine && ev.line == "OK", nil
+	})
+	return ip, nil
+}
+
+func csttCommand(apn, user, password string) (string, error) {
+	a, err := quoteArg("apn", apn, 50)
+	if err != nil {
+		return "", err
+	}
+	if user == "" && password == "" {
+		return "AT+CSTT=" + a, nil
+	}
+	u, err := quoteArg("user", user, 50)
+	if err != nil {
+		return "", err
+	}
+	p, err := quoteArg("password", password, 50)
+	if err != nil {
+		return "", err
+	}
+	return "AT+CSTT=" + a + "," + u + "," + p, nil
+}
+
+func isCommandError(err error) bool {
+	var cme *CMEError
+	return errors.Is(err, ErrCommand) || errors.As(err, &cme)
+}
+
+// shut sends AT+CIPSHUT and waits for SHUT OK. "+PDP: DEACT" may come
+// first (the bearer going down is what we asked for).
+func (m *Modem) shut(ctx context.Context) error {
+	return m.exchange(ctx, "AT+CIPSHUT", cipshutTimeout, func(ev event) (bool, error) {
+		if ev.kind != evLine {
+			return false, nil
+		}
+		if ev.line == "SHUT OK" {
+			return true, nil
+		}
+		if err := parseError(ev.line); err != nil {
+			return true, err
+		}
+		return false, nil
+	})
+}
+
+// Dial opens the single TCP connection with AT+CIPSTART="TCP","host",port,
+// waits for CONNECT OK (up to 160 s, the manual's maximum, bounded by ctx),
+// asks AT+CIPSEND? once for the chunk size and returns the connection.
+func (m *Modem) Dial(ctx context.Context, host string, port int) (*Conn, error) {
+	const step = "AT+CIPSTART"
+	h, err := quoteArg("host", host, 255)
+	if err != nil || host == "" {
+		return nil, stepErr(step, fmt.Errorf("%w: host %q", ErrInvalidArgument, host))
+	}
+	if port <= 0 || port > 65535 {
+		return nil, stepErr(step, fmt.Errorf("%w: port %d", ErrInvalidArgument, port))
+	}
+	if err := m.acquire(ctx); err != nil {
+		return nil, stepErr(step, err)
+	}
+	defer m.release()
+
+	m.connMu.Lock()
+	m.connErr, m.rxPending, m.connOpen = nil, false, false
+	m.connMu.Unlock()
+
+	start := time.Now()
+	cmd := `AT+CIPSTART="TCP",` + h + "," + strconv.Itoa(port)
+	if err := m.exchangeLocked(ctx, cmd, cipstartTimeout, connectHandler()); err != nil {
+		if errors.Is(err, ErrCommand) && m.alreadyConnected(ctx) {
+			err = ErrAlreadyConnected
+		}
+		return nil, stepErr(step, err)
+	}
+	m.connMu.Lock()
+	local := m.localIP
+	m.connOpen = true
+	m.connMu.Unlock()
+	m.log.Info("tcp connected", "host", host, "port", port, "after", time.Since(start))
+
+	chunk := m.askSendLimit(ctx)
+	c := &Conn{
+		m:        m,
+		maxChunk: chunk,
+		local:    localAddr(local),
+		remote:   remoteAddr(host, port),
+		closed:   make(chan struct{}),
+	}
+	return c, nil
+}
+
+// connectHandler waits for the outcome of AT+CIPSTART. "OK" only means the
+// command was accepted; the result is a later line, possibly after URCs or
+// a "STATE: ..." line.
+func connectHandler() handler {
+	return func(ev event) (bool, error) {
+		if ev.kind != evLine {
+			return false, nil
+		}
+		switch ev.line {
+		case "CONNECT OK":
+			return true, nil
+		case "CONNECT FAIL":
+			return true, ErrConnectFail
+		case "ALREADY CONNECT":
+			return true, ErrAlreadyConnected
+		case urcPDPDeact:
+			return true, ErrPDPDeact
+		}
+		if err := parseError(ev.line); err != nil {
+			return true, err
+		}
+		return false, nil
+	}
+}
+
+// alreadyConnected waits briefly after a plain ERROR to AT+CIPSTART: the
+// SIM800-family CIP stack (and, assumed, SIM7000's) sends
+// "ERROR" then "ALREADY CONNECT" when a socket is still open.
+func (m *Modem) alreadyConnected(ctx context.Context) bool {
+	err := m.await(ctx, alreadyConnGrace, func(ev event) (bool, error) {
+		if ev.kind == evLine && ev.line == "ALREADY CONNECT" {
+			return true, ErrAlreadyConnected
+		}
+		return false, nil
+	})
+	return errors.Is(err, ErrAlreadyConnected)
+}
+
+// askSendLimit asks AT+CIPSEND? for the bytes one CIPSEND may carry and
+// applies Options.SendLimit and the 1460-byte ceiling. Called with the
+// UART held.
+func (m *Modem) askSendLimit(ctx context.Context) int {
+	var lines []string
+	size := 0
+	err := m.exchangeLocked(ctx, "AT+CIPSEND?", queryTimeout, okHandler("AT+CIPSEND?", &lines))
+	if err == nil {
+		for _, l := range lines {
+			if v, ok := infoInts(l, "+CIPSEND:", 1); ok && v[0] > 0 {
+				size = v[0]
+				break
+			}
+		}
+	}
+	if size == 0 {
+		m.log.Warn("no usable AT+CIPSEND? answer; using fallback chunk size",
+			"chunk", fallbackSendChunk, "lines", lines, "err", err)
+		size = fallbackSendChunk
+	}
+	size = min(size, maxSendChunk)
+	if m.opts.SendLimit > 0 {
+		size = min(size, m.opts.SendLimit)
+	}
+	return size
+}
+
+// modemAddr is a remote given by name: the module resolves it, the host
+// never learns the address.
+type modemAddr string
+
+func (a modemAddr) Network() string { return "tcp" }
+func (a modemAddr) String() string  { return string(a) }
+
+func localAddr(ip string) net.Addr {
+	if a, err := netip.ParseAddr(ip); err == nil {
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(a, 0))
+	}
+	return modemAddr("")
+}
+
+func remoteAddr(host string, port int) net.Addr {
+	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(a, uint16(port)))
+	}
+	return modemAddr(net.JoinHostPort(host, strconv.Itoa(port)))
+}

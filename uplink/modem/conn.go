@@ -1,0 +1,446 @@
+package modem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Conn is the module's single TCP connection. Writes become AT+CIPSEND
+// chunks of at most MaxChunk bytes, sent in binary; reads use manual
+// receive (AT+CIPRXGET). Read and Write may run in two goroutines: each
+// AT exchange holds the UART alone, so reads slip in between chunks.
+type Conn struct {
+	m        *Modem
+	maxChunk int
+	local    net.Addr
+	remote   net.Addr
+
+	readMu   sync.Mutex // one Read at a time
+	rbuf     []byte     // payload fetched but not yet returned
+	left     int        // bytes the module still buffers, from the last CIPRXGET=2
+	lastPoll time.Time
+	drained  bool // after CLOSED: the module's buffer is empty too
+
+	writeMu sync.Mutex // one Write at a time, so chunks are not interleaved
+	broken  error      // a send left the module in an unknown state
+
+	dlMu          sync.Mutex
+	readDeadline  time.Time
+	writeDeadline time.Time
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	closeErr  error
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+// MaxChunk returns the bytes per AT+CIPSEND in effect: the module's
+// AT+CIPSEND? answer, lowered by Options.SendLimit, at most 1460.
+func (c *Conn) MaxChunk() int { return c.maxChunk }
+
+// LocalAddr is the bearer address from AT+CIFSR (port unknown: 0).
+func (c *Conn) LocalAddr() net.Addr { return c.local }
+
+// RemoteAddr is the dialled host and port.
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// SetDeadline sets both deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.dlMu.Lock()
+	c.readDeadline, c.writeDeadline = t, t
+	c.dlMu.Unlock()
+	c.m.poke()
+	return nil
+}
+
+// SetReadDeadline bounds pending and future Reads; the error is a timeout
+// matching os.ErrDeadlineExceeded and ErrTimeout.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.dlMu.Lock()
+	c.readDeadline = t
+	c.dlMu.Unlock()
+	c.m.poke()
+	return nil
+}
+
+// SetWriteDeadline bounds pending and future Writes. A chunk whose prompt
+// already arrived is completed regardless: abandoning it would leave the
+// module waiting for payload and turn the next command into data.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.dlMu.Lock()
+	c.writeDeadline = t
+	c.dlMu.Unlock()
+	return nil
+}
+
+func (c *Conn) deadlines() (read, write time.Time) {
+	c.dlMu.Lock()
+	defer c.dlMu.Unlock()
+	return c.readDeadline, c.writeDeadline
+}
+
+func (c *Conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// opContext bounds one exchange by the Conn deadline; its cause marks the
+// deadline so the error matches os.ErrDeadlineExceeded.
+func opContext(deadline time.Time) (context.Context, context.CancelFunc) {
+	if deadline.IsZero() {
+		return context.WithCancel(context.Background())
+	}
+	return context.WithDeadlineCause(context.Background(), deadline, errDeadline)
+}
+
+// Write sends b in chunks of at most MaxChunk bytes. It returns the bytes
+// the module accepted before an error.
+func (c *Conn) Write(b []byte) (int, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	mask := c.m.trace.mask(b)
+	written := 0
+	for written < len(b) {
+		if c.isClosed() {
+			return written, stepErr("write", net.ErrClosed)
+		}
+		if c.broken != nil {
+			return written, stepErr("write", c.broken)
+		}
+		if err := c.m.connFatal(); err != nil {
+			return written, stepErr("write", err)
+		}
+		_, dl := c.deadlines()
+		if !dl.IsZero() && !time.Now().Before(dl) {
+			return written, stepErr("write", errDeadline)
+		}
+		n := min(len(b)-written, c.maxChunk)
+		var chunkMask []bool
+		if mask != nil {
+			chunkMask = mask[written : written+n]
+		}
+		ctx, cancel := opContext(dl)
+		err := c.m.sendChunk(ctx, b[written:written+n], chunkMask)
+		cancel()
+		if err != nil {
+			var be *brokenError
+			if errors.As(err, &be) {
+				c.broken = be.err
+			}
+			return written, err
+		}
+		written += n
+	}
+	return written, nil
+}
+
+// brokenError marks a send failure after which the module's input state
+// is unknown; the connection must not be used for more data.
+type brokenError struct{ err error }
+
+func (e *brokenError) Error() string { return e.err.Error() }
+func (e *brokenError) Unwrap() error { return e.err }
+
+// sendChunk runs one AT+CIPSEND=<n> exchange: command, "> " prompt, the
+// raw bytes, then DATA ACCEPT:<n> (quick send) or SEND OK.
+func (m *Modem) sendChunk(ctx context.Context, chunk []byte, mask []bool) error {
+	const step = "AT+CIPSEND"
+	if err := m.acquire(ctx); err != nil {
+		return stepErr(step, err)
+	}
+	defer m.release()
+	cmd := "AT+CIPSEND=" + strconv.Itoa(len(chunk))
+	err := m.exchangeLocked(ctx, cmd, promptTimeout, func(ev event) (bool, error) {
+		if ev.kind == evPrompt {
+			return true, nil
+		}
+		if ev.kind != evLine {
+			return false, nil
+		}
+		return sendFailure(ev.line)
+	})
+	if err != nil {
+		if errors.Is(err, ErrTimeout) {
+			// The prompt may still come and the module then swallows the
+			// next command as payload.
+			return stepErr(step, &brokenError{fmt.Errorf("no prompt: %w", err)})
+		}
+		return stepErr(step, err)
+	}
+	m.trace.dataMasked("out", chunk, mask)
+	// Past the prompt the module counts bytes: the payload is written
+	// whatever the caller's deadline says.
+	if err := m.send(context.Background(), chunk); err != nil {
+		return stepErr(step, &brokenError{err})
+	}
+	// Quick send answers as soon as the module buffered the chunk, so its
+	// answer is awaited whatever the deadline: giving up would leave the
+	// caller unsure whether to resend bytes the peer may already have.
+	// SEND OK can take a network round trip (or 645 s on a dead link), so
+	// the deadline applies and a miss leaves the connection unusable.
+	timeout, finalCtx := sendOKTimeout, ctx
+	if m.opts.QuickSend {
+		timeout, finalCtx = acceptTimeout, context.Background()
+	}
+	err = m.await(finalCtx, timeout, commonHandler(cmd, func(ev event) (bool, error) {
+		if ev.kind != evLine {
+			return false, nil
+		}
+		if ev.line == "SEND OK" {
+			return true, nil
+		}
+		if n, ok := parseDataAccept(ev.line); ok {
+			if n != len(chunk) {
+				return true, fmt.Errorf("%w: DATA ACCEPT:%d for %d bytes", ErrProtocol, n, len(chunk))
+			}
+			return true, nil
+		}
+		return sendFailure(ev.line)
+	}))
+	if errors.Is(err, ErrTimeout) {
+		return stepErr(step, &brokenError{fmt.Errorf("chunk outcome unknown: %w", err)})
+	}
+	if err != nil {
+		return stepErr(step, err)
+	}
+	m.stats.chunk(len(chunk))
+	return nil
+}
+
+// sendFailure maps the lines that end a send unsuccessfully.
+func sendFailure(line string) (bool, error) {
+	switch line {
+	case "SEND FAIL":
+		return true, ErrSendFail
+	case urcClosed:
+		return true, ErrRemoteClosed
+	case urcPDPDeact:
+		return true, ErrPDPDeact
+	}
+	if err := parseError(line); err != nil {
+		return true, err
+	}
+	return false, nil
+}
+
+// connFatal returns the fatal condition announced since Dial, if any.
+func (m *Modem) connFatal() error {
+	m.connMu.Lock()
+	defer m.connMu.Unlock()
+	return m.connErr
+}
+
+func (m *Modem) takeRxPending() bool {
+	m.connMu.Lock()
+	defer m.connMu.Unlock()
+	p := m.rxPending
+	m.rxPending = false
+	return p
+}
+
+// Read returns received bytes. It asks the module when "+CIPRXGET: 1"
+// announces data and, because modules forget to, every PollInterval.
+// After "CLOSED" it still returns what the module buffered, then an error
+// matching ErrRemoteClosed and io.EOF. After "+PDP: DEACT" or a reboot the
+// buffer is gone and the error comes at once.
+func (c *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	for {
+		if len(c.rbuf) > 0 {
+			n := copy(p, c.rbuf)
+			c.rbuf = c.rbuf[n:]
+			return n, nil
+		}
+		if c.isClosed() {
+			return 0, stepErr("read", net.ErrClosed)
+		}
+		fatal := c.m.connFatal()
+		switch {
+		case fatal == ErrRemoteClosed && c.drained:
+			return 0, stepErr("read", fmt.Errorf("%w: %w", ErrRemoteClosed, io.EOF))
+		case fatal != nil && fatal != ErrRemoteClosed:
+			return 0, stepErr("read", fatal)
+		}
+		dl, _ := c.deadlines()
+		if !dl.IsZero() && !time.Now().Before(dl) {
+			return 0, stepErr("read", errDeadline)
+		}
+		pending := c.m.takeRxPending()
+		if pending || c.left > 0 || fatal != nil || time.Since(c.lastPoll) >= c.m.opts.PollInterval {
+			if err := c.fetch(dl, fatal != nil); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if err := c.wait(dl); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// wait sleeps until data is announced, the next poll is due, the deadline
+// passes or the connection goes away.
+func (c *Conn) wait(deadline time.Time) error {
+	d := c.m.opts.PollInterval - time.Since(c.lastPoll)
+	if !deadline.IsZero() {
+		d = min(d, time.Until(deadline))
+	}
+	t := time.NewTimer(max(d, 0))
+	defer t.Stop()
+	select {
+	case <-c.m.wake:
+	case <-t.C:
+	case <-c.closed:
+	case <-c.m.readerDone:
+		return stepErr("read", c.m.readerErr)
+	}
+	return nil
+}
+
+// fetch asks how much the module buffers (unless the last read said) and
+// reads up to 1460 bytes of it into rbuf. afterClose means CLOSED was seen:
+// an empty buffer or an ERROR answer then means nothing more will come.
+func (c *Conn) fetch(deadline time.Time, afterClose bool) error {
+	ctx, cancel := opContext(deadline)
+	defer cancel()
+	m := c.m
+	if err := m.acquire(ctx); err != nil {
+		return stepErr("read", err)
+	}
+	defer m.release()
+	c.lastPoll = time.Now()
+	avail := c.left
+	if avail == 0 {
+		var lines []string
+		err := m.exchangeLocked(ctx, "AT+CIPRXGET=4", queryTimeout, okHandler("AT+CIPRXGET=4", &lines))
+		if err != nil {
+			if afterClose && isCommandError(err) {
+				c.drained = true
+				return nil
+			}
+			return stepErr("AT+CIPRXGET=4", err)
+		}
+		found := false
+		for _, l := range lines {
+			if v, ok := infoInts(l, "+CIPRXGET:", 2); ok && v[0] == 4 && v[1] >= 0 {
+				avail, found = v[1], true
+				break
+			}
+		}
+		if !found {
+			return stepErr("AT+CIPRXGET=4", fmt.Errorf("%w: %q", ErrProtocol, lines))
+		}
+	}
+	if avail == 0 {
+		c.drained = afterClose
+		return nil
+	}
+	// The module drops what it delivers: once asked, the payload is read
+	// whatever the deadline says, or it would be lost.
+	cmd := "AT+CIPRXGET=2," + strconv.Itoa(min(avail, maxReceiveChunk))
+	got, left := -1, 0
+	var data []byte
+	err := m.exchangeLocked(context.Background(), cmd, queryTimeout, func(ev event) (bool, error) {
+		switch ev.kind {
+		case evData:
+			data = ev.data
+			return false, nil
+		case evPrompt:
+			return false, nil
+		}
+		if v, ok := infoInts(ev.line, "+CIPRXGET:", 3); ok && v[0] == 2 {
+			if v[1] < 0 || v[1] > maxReceiveChunk || v[2] < 0 {
+				return true, fmt.Errorf("%w: %q", ErrProtocol, ev.line)
+			}
+			got, left = v[1], v[2]
+			return false, nil
+		}
+		if ev.line == "OK" {
+			if got < 0 || len(data) != got {
+				return true, fmt.Errorf("%w: OK after %d of %d payload bytes", ErrProtocol, len(data), got)
+			}
+			return true, nil
+		}
+		if err := parseError(ev.line); err != nil {
+			return true, err
+		}
+		return false, nil
+	})
+	if err != nil {
+		c.left = 0
+		if afterClose && isCommandError(err) {
+			c.drained = true
+			return nil
+		}
+		return stepErr("AT+CIPRXGET=2", err)
+	}
+	c.left = left
+	c.rbuf = append(c.rbuf[:0], data...)
+	m.stats.update(func(s *Stats) { s.PayloadRead += int64(len(data)) })
+	return nil
+}
+
+// Acked asks AT+CIPACK: bytes sent on this connection, acknowledged by the
+// peer's TCP, and not yet acknowledged. With quick send, unacked reaching
+// 0 is the proof that the broker's host has every byte.
+func (c *Conn) Acked(ctx context.Context) (sent, acked, unacked int64, err error) {
+	line, err := c.m.queryPrefix(ctx, "AT+CIPACK", "+CIPACK:", queryTimeout)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	v, ok := parseInt64s(line, "+CIPACK:", 3)
+	if !ok {
+		return 0, 0, 0, stepErr("AT+CIPACK", fmt.Errorf("%w: %q", ErrProtocol, line))
+	}
+	return v[0], v[1], v[2], nil
+}
+
+// Close closes the socket quickly (AT+CIPCLOSE=1; ERROR is tolerated, the
+// peer may have closed already) and shuts the bearer (AT+CIPSHUT). It is
+// safe to call twice; the second call returns the first call's result.
+func (c *Conn) Close() error {
+	return c.CloseContext(context.Background())
+}
+
+// CloseContext is Close bounded by ctx (each command also has its own
+// timeout: 15 s for CIPCLOSE, 65 s for CIPSHUT).
+func (c *Conn) CloseContext(ctx context.Context) error {
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		m := c.m
+		cerr := m.exchange(ctx, "AT+CIPCLOSE=1", cipcloseTimeout, func(ev event) (bool, error) {
+			if ev.kind != evLine {
+				return false, nil
+			}
+			switch ev.line {
+			case "CLOSE OK", "CLOSED OK":
+				return true, nil
+			}
+			if err := parseError(ev.line); err != nil {
+				return true, nil // no connection left to close
+			}
+			return false, nil
+		})
+		serr := m.shut(ctx)
+		m.connMu.Lock()
+		m.connOpen = false
+		m.connMu.Unlock()
+		c.closeErr = errors.Join(cerr, serr)
+	})
+	return c.closeErr
+}

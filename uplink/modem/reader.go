@@ -1,0 +1,118 @@
+package modem
+
+import "fmt"
+
+// readLoop is the port's only reader. It feeds the framer, which calls
+// onEvent for every line, prompt and payload; it stops when the port fails
+// or Close is called, and then wakes everyone waiting.
+func (m *Modem) readLoop() {
+	defer close(m.readerDone)
+	defer m.poke()
+	f := newFramer(m.onEvent)
+	buf := make([]byte, 4096)
+	var garbage int64
+	for {
+		n, err := m.port.Read(buf)
+		if n > 0 {
+			if m.abortPayload.Swap(false) {
+				f.abortPayload()
+			}
+			f.feed(buf[:n])
+			delta := f.garbage - garbage
+			garbage = f.garbage
+			m.stats.update(func(s *Stats) {
+				s.UARTRead += int64(n)
+				s.GarbageBytes += delta
+			})
+		}
+		select {
+		case <-m.closing:
+			m.readerErr = ErrClosed
+			return
+		default:
+		}
+		if err != nil {
+			m.readerErr = fmt.Errorf("%w: read serial port: %w", ErrClosed, err)
+			m.log.Warn("modem reader stopped", "err", err)
+			return
+		}
+	}
+}
+
+// onEvent runs on the reader goroutine for everything the framer finds.
+func (m *Modem) onEvent(ev event) {
+	switch ev.kind {
+	case evLine:
+		m.trace.line("in", ev.line)
+		cmd := ""
+		if p := m.current.Load(); p != nil {
+			cmd = *p
+		}
+		if name, ok := classifyURC(ev.line, cmd); ok {
+			m.handleURC(name)
+		}
+	case evPrompt:
+		m.trace.prompt()
+	case evData:
+		m.trace.data("in", ev.data)
+	}
+	m.events.push(ev)
+}
+
+// handleURC records what an unsolicited result code means for the socket
+// and wakes a waiting Conn.Read.
+func (m *Modem) handleURC(name string) {
+	m.stats.urc(name)
+	m.connMu.Lock()
+	switch name {
+	case urcRxData:
+		m.rxPending = true
+	case urcClosed:
+		m.setConnErrLocked(ErrRemoteClosed)
+	case urcPDPDeact:
+		m.setConnErrLocked(ErrPDPDeact)
+	case urcRDY:
+		m.setConnErrLocked(ErrRebooted)
+	case urcSMSReady:
+		// Late in a normal boot; with a socket open it can only mean the
+		// module restarted under it (without the RDY a fixed rate prints).
+		if m.connOpen {
+			m.setConnErrLocked(ErrRebooted)
+		}
+	default:
+		m.connMu.Unlock()
+		return
+	}
+	m.connMu.Unlock()
+	if name != urcRxData {
+		m.log.Warn("modem reported", "urc", name)
+	}
+	m.poke()
+}
+
+// setConnErrLocked keeps the most severe fatal condition: a reboot loses
+// everything, a PDP loss the bearer, a close only the socket.
+func (m *Modem) setConnErrLocked(err error) {
+	if severity(err) > severity(m.connErr) {
+		m.connErr = err
+	}
+}
+
+func severity(err error) int {
+	switch err {
+	case ErrRebooted:
+		return 3
+	case ErrPDPDeact:
+		return 2
+	case ErrRemoteClosed:
+		return 1
+	}
+	return 0
+}
+
+func (m *Modem) poke() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,296 @@
+package modem_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nbiot-uploader/uploader/uplink/modem"
+	"github.com/nbiot-uploader/uploader/uplink/modemsim"
+)
+
+// echoListener serves a loopback TCP echo until the test ends.
+func echoListener(t testing.TB) (host string, port int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	addr := ln.Addr().(*net.TCPAddr)
+	return addr.IP.String(), addr.Port
+}
+
+// startSim runs the simulator on a pseudo-terminal and opens it through
+// go.bug.st/serial, as on a board.
+func startSim(t testing.TB, cfg modemsim.Config, opts modem.Options) (*modemsim.Sim, *modem.Modem) {
+	t.Helper()
+	sim, err := modemsim.Start(cfg)
+	if err != nil {
+		t.Skipf("simulator: %v", err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	port, err := modem.OpenSerial(sim.Path(), 115200)
+	if err != nil {
+		t.Fatalf("OpenSerial: %v", err)
+	}
+	m := modem.New(port, opts)
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("Modem.Close: %v", err)
+		}
+	})
+	return sim, m
+}
+
+// bringUp runs the window's bring-up up to a connected socket.
+func bringUp(t testing.TB, ctx context.Context, m *modem.Modem, host string, port int) *modem.Conn {
+	t.Helper()
+	if err := m.Sync(ctx); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	if status, err := m.SIMStatus(ctx); err != nil {
+		t.Fatalf("SIMStatus = %q, %v", status, err)
+	}
+	if err := m.SetFunctionality(ctx, 1); err != nil {
+		t.Fatalf("CFUN=1: %v", err)
+	}
+	if _, _, err := m.SignalQuality(ctx); err != nil {
+		t.Fatalf("SignalQuality: %v", err)
+	}
+	if _, err := m.WaitRegistered(ctx, 10*time.Second); err != nil {
+		t.Fatalf("WaitRegistered: %v", err)
+	}
+	if _, err := m.StartBearer(ctx, "nbiot", "user", "secret"); err != nil {
+		t.Fatalf("StartBearer: %v", err)
+	}
+	c, err := m.Dial(ctx, host, port)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	return c
+}
+
+func binaryPayload(n int) []byte {
+	seed := []byte("\x1a\x1b\r\nOK\r\n> \x00\xffERROR\r\n+CIPRXGET: 1\r\nCLOSED\r\n")
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = seed[i%len(seed)] ^ byte(i/len(seed))
+	}
+	return b
+}
+
+// Ensure a whole window works through a real pseudo-terminal against the
+// simulator, with binary data larger than several chunks both ways, under
+// every answer variant the reference lists.
+func TestSimulatorEchoWindow(t *testing.T) {
+	variants := []struct {
+		name string
+		v    modemsim.Variants
+	}{
+		{"reference", modemsim.Variants{}},
+		{"all variants, urc every arrival", modemsim.Variants{URCInsideAnswers: true, CIFSRWithOK: true,
+			CIPSTATUSOKLast: true, DataAcceptSpace: true, AlreadyConnectError: true, ConnectFailState: true,
+			RxURC: modemsim.RxURCEvery}},
+		{"no rx notification", modemsim.Variants{RxURC: modemsim.RxURCNever}},
+	}
+	for _, tt := range variants {
+		t.Run(tt.name, func(t *testing.T) {
+			host, port := echoListener(t)
+			cfg := modemsim.Fast()
+			cfg.Variants = tt.v
+			sim, m := startSim(t, cfg, modem.Options{QuickSend: true, PollInterval: 50 * time.Millisecond})
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			c := bringUp(t, ctx, m, host, port)
+
+			payload := binaryPayload(6000)
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			errc := make(chan error, 1)
+			go func() {
+				_, err := c.Write(payload)
+				errc <- err
+			}()
+			got := make([]byte, len(payload))
+			if _, err := io.ReadFull(c, got); err != nil {
+				t.Fatalf("ReadFull: %v", err)
+			}
+			if err := <-errc; err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			if !bytes.Equal(got, payload) {
+				t.Fatal("echo differs from what was written")
+			}
+			sent, acked, unacked, err := c.Acked(ctx)
+			if err != nil || sent != int64(len(payload)) {
+				t.Errorf("Acked = %d, %d, %d, %v", sent, acked, unacked, err)
+			}
+			if err := c.Close(); err != nil {
+				t.Errorf("Conn.Close: %v", err)
+			}
+			if err := m.SetFunctionality(ctx, 0); err != nil {
+				t.Errorf("CFUN=0: %v", err)
+			}
+			acc := sim.Accounting()
+			if !bytes.Equal(acc.MQTTStream, payload) {
+				t.Errorf("simulator forwarded %d bytes, want the %d written", len(acc.MQTTStream), len(payload))
+			}
+			if acc.LargestChunk > c.MaxChunk() || acc.CIPSENDCalls != (len(payload)+c.MaxChunk()-1)/c.MaxChunk() {
+				t.Errorf("chunks: %d calls, largest %d, MaxChunk %d", acc.CIPSENDCalls, acc.LargestChunk, c.MaxChunk())
+			}
+			if sim.RadioOn() {
+				t.Error("radio still on after CFUN=0")
+			}
+		})
+	}
+}
+
+// Ensure the injected failures reach the caller as the errors the
+// orchestrator tells apart, and that line noise is survived.
+func TestSimulatorFaults(t *testing.T) {
+	tests := []struct {
+		name   string
+		faults modemsim.Faults
+		want   error // nil: the echo must succeed
+	}{
+		{"remote close", modemsim.Faults{RemoteCloseAfterBytes: 2000}, modem.ErrRemoteClosed},
+		{"pdp deact", modemsim.Faults{PDPDeactAfterBytes: 2000}, modem.ErrPDPDeact},
+		{"cipsend error", modemsim.Faults{ErrorOn: "CIPSEND", ErrorOnNth: 3}, modem.ErrCommand},
+		{"reboot", modemsim.Faults{RebootAfterCommands: 3}, modem.ErrRebooted},
+		{"hang", modemsim.Faults{HangAfterCommands: 1}, modem.ErrTimeout},
+		{"line noise", modemsim.Faults{GarbageEvery: 2}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			host, port := echoListener(t)
+			sim, m := startSim(t, modemsim.Fast(), modem.Options{QuickSend: true, PollInterval: 50 * time.Millisecond})
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			c := bringUp(t, ctx, m, host, port)
+			if err := sim.SetFaults(tt.faults); err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(time.Second))
+			payload := binaryPayload(5000)
+			_, err := c.Write(payload)
+			if err == nil {
+				got := make([]byte, len(payload))
+				_, err = io.ReadFull(c, got)
+				if err == nil && !bytes.Equal(got, payload) {
+					t.Fatal("echo differs")
+				}
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			var se *modem.StepError
+			if err != nil && !errors.As(err, &se) {
+				t.Errorf("err = %v is not a *StepError", err)
+			}
+		})
+	}
+}
+
+func TestSimulatorConnectFail(t *testing.T) {
+	cfg := modemsim.Fast()
+	cfg.Faults.ConnectFail = true
+	cfg.Variants.ConnectFailState = true
+	_, m := startSim(t, cfg, modem.Options{})
+	ctx := t.Context()
+	if err := m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.StartBearer(ctx, "nbiot", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err := m.Dial(ctx, "127.0.0.1", 1)
+	if !errors.Is(err, modem.ErrConnectFail) {
+		t.Fatalf("err = %v, want ErrConnectFail", err)
+	}
+	if _, err := m.Exec(ctx, "AT+CIPSTATUS", 0); err != nil {
+		t.Errorf("CIPSTATUS after CONNECT FAIL: %v", err)
+	}
+}
+
+// Ensure Sync finds a module that is still booting (silent, then its boot
+// banner with echo on) and the bring-up works right after it.
+func TestSimulatorBootFromPowerOff(t *testing.T) {
+	host, port := echoListener(t)
+	cfg := modemsim.Fast()
+	cfg.StartPoweredOff = true
+	cfg.BootDelay = 400 * time.Millisecond
+	sim, m := startSim(t, cfg, modem.Options{QuickSend: true})
+	sim.PowerOn()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	c := bringUp(t, ctx, m, host, port)
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if err := m.PowerDown(ctx); err != nil {
+		t.Errorf("PowerDown: %v", err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for sim.PoweredOn() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if sim.PoweredOn() {
+		t.Error("module still powered after AT+CPOWD=1")
+	}
+}
+
+// Ensure the driver copes with the NB-IoT timing model (delayed
+// registration, CONNECT OK after a round trip, paced UART), run on the
+// simulator's virtual clock so it takes milliseconds.
+func TestSimulatorNBIoTVirtual(t *testing.T) {
+	host, port := echoListener(t)
+	cfg := modemsim.NBIoT()
+	cfg.VirtualClock = true
+	sim, m := startSim(t, cfg, modem.Options{QuickSend: true})
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	c := bringUp(t, ctx, m, host, port)
+	payload := binaryPayload(3000)
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write(payload); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(payload))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatal("echo differs from what was written")
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if acc := sim.Accounting(); acc.ElapsedSeconds < 5 {
+		t.Errorf("modelled window of %.1fs: the NB-IoT delays did not apply", acc.ElapsedSeconds)
+	}
+}

@@ -1,0 +1,153 @@
+package session
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/nbiot-uploader/uploader/codec"
+)
+
+// Record is what the session needs from a queued reading.
+type Record struct {
+	Seq       uint64
+	Topic     string
+	Payload   []byte
+	QoS       byte
+	Retain    bool
+	ExpiresAt time.Time // zero = no expiry
+}
+
+// Store is the consumer-side view of the queue. Implementations open the
+// database per call, so producers can enqueue while a session runs.
+type Store interface {
+	// Read returns up to maxRecords records (about maxBytes) with Seq > after, oldest first.
+	Read(after uint64, maxRecords, maxBytes int) ([]Record, error)
+	// Ack deletes records by sequence number.
+	Ack(seqs []uint64) error
+}
+
+// Defaults for the zero values of Config.
+const (
+	DefaultInFlight     = 64
+	DefaultChunkSize    = 1460 // the SIM7000's AT+CIPSEND ceiling and a common TCP MSS
+	DefaultBatchRecords = 256
+	DefaultBatchBytes   = 256 << 10
+	DefaultAckBatch     = 128
+	DefaultReplyTimeout = 30 * time.Second
+)
+
+// Config describes one session. The zero value of every field but Version and
+// ClientID is usable.
+type Config struct {
+	Version    codec.Version
+	ClientID   string
+	CleanStart bool
+	KeepAlive  uint16 // seconds
+	Username   string // sent when non-empty
+	Password   []byte // sent when non-nil; never logged
+	Will       *codec.Will
+
+	// InFlight caps unacknowledged QoS 1/2 PUBLISHes (default 64). With
+	// MQTT 5 the broker's Receive Maximum lowers it further.
+	InFlight int
+	// ChunkSize is the number of bytes per conn.Write. 0 asks conn for
+	// MaxChunk() int and otherwise uses DefaultChunkSize. Chunks are filled
+	// completely (packets may straddle two chunks) because on a modem every
+	// write costs AT framing and often a round trip.
+	ChunkSize int
+	// BatchRecords and BatchBytes size each Store.Read (defaults 256 and 256 KiB).
+	BatchRecords int
+	BatchBytes   int
+	// AckBatch is the number of acknowledged records per Store.Ack (default
+	// 128). Acknowledged records are also handed over before every wait for
+	// the broker and at the end, whatever the outcome.
+	AckBatch int
+	// ReplyTimeout bounds every wait for the broker: CONNACK, an
+	// acknowledgement while the in-flight window is full, PINGRESP, and each
+	// conn.Write (default 30 s). A wait that outlasts KeepAlive sends a
+	// PINGREQ so the broker does not drop the connection, but the timeout
+	// still counts from the last real progress.
+	ReplyTimeout time.Duration
+	// TopicAliases enables MQTT 5 topic aliases when the broker allows them,
+	// so a repeated topic costs two or three bytes instead of its name.
+	TopicAliases bool
+	// SeqProperty adds the record's sequence number as the MQTT 5 user
+	// property "seq", so consumers can drop the duplicates at-least-once
+	// delivery produces.
+	SeqProperty bool
+	// MaxRecords stops the session after this many records were taken from
+	// the queue (sent, skipped or expired); 0 drains the queue.
+	MaxRecords int
+	// NoPipeline makes the session wait for CONNACK before the first
+	// PUBLISH. By default a first chunk of safe records follows CONNECT
+	// without waiting, which saves one round trip.
+	NoPipeline bool
+	// QoS0Confirmed, if set, reports whether the peer's TCP stack has
+	// acknowledged every byte written so far (a modem's AT+CIPACK). It is
+	// polled (backing off from 50 ms to 1 s, at most ReplyTimeout) once all
+	// records are written, and the QoS 0 records are then deleted on its
+	// word. Otherwise a PINGREQ after every AckBatch QoS 0 records and one
+	// at the end, answered by PINGRESP, prove the broker read them.
+	QoS0Confirmed func(ctx context.Context) (bool, error)
+
+	Logger   *slog.Logger   // default: discard
+	Progress func(Progress) // optional, called after each Store.Ack
+}
+
+// Progress is reported after each acknowledgement batch.
+type Progress struct {
+	Sent     int
+	Acked    int
+	BytesOut int64
+}
+
+// Result reports what one session did. It is valid even when Run fails.
+type Result struct {
+	Sent          int   // PUBLISH packets written
+	Acked         int   // records deleted from the queue
+	Skipped       int   // records too large for the broker or not encodable, left queued
+	Expired       int   // records past their ExpiresAt, not sent, left queued
+	Rejected      int   // records the broker refused in an MQTT 5 PUBACK/PUBREC, left queued
+	Downgraded    int   // records sent with a lower QoS than queued (broker Maximum QoS)
+	RetainCleared int   // records sent without their retain flag (broker has no retain)
+	BytesOut      int64 // MQTT bytes written
+	BytesIn       int64 // MQTT bytes read
+	Writes        int   // conn.Write calls
+	Connack       codec.Connack
+}
+
+// chunker is implemented by connections that know their largest useful write.
+type chunker interface{ MaxChunk() int }
+
+func (c Config) withDefaults(conn net.Conn) Config {
+	if c.InFlight <= 0 {
+		c.InFlight = DefaultInFlight
+	}
+	if c.InFlight > 65535 {
+		c.InFlight = 65535
+	}
+	if c.ChunkSize <= 0 {
+		c.ChunkSize = DefaultChunkSize
+		if mc, ok := conn.(chunker); ok && mc.MaxChunk() > 0 {
+			c.ChunkSize = mc.MaxChunk()
+		}
+	}
+	if c.BatchRecords <= 0 {
+		c.BatchRecords = DefaultBatchRecords
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = DefaultBatchBytes
+	}
+	if c.AckBatch <= 0 {
+		c.AckBatch = DefaultAckBatch
+	}
+	if c.ReplyTimeout <= 0 {
+		c.ReplyTimeout = DefaultReplyTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}

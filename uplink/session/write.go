@@ -1,0 +1,100 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// flushFull writes every complete chunk and keeps the partial rest.
+func (s *session) flushFull() error {
+	size := s.cfg.ChunkSize
+	off := 0
+	for len(s.out)-off >= size {
+		if err := s.write(s.out[off : off+size]); err != nil {
+			return err
+		}
+		off += size
+	}
+	if off > 0 {
+		s.out = s.out[:copy(s.out, s.out[off:])]
+		if len(s.out) == 0 {
+			s.expectReply = false
+		}
+	}
+	return nil
+}
+
+// flushAll writes everything buffered, the last chunk partial.
+func (s *session) flushAll() error {
+	if err := s.flushFull(); err != nil {
+		return err
+	}
+	if len(s.out) == 0 {
+		return nil
+	}
+	if err := s.write(s.out); err != nil {
+		return err
+	}
+	s.out = s.out[:0]
+	s.expectReply = false
+	return nil
+}
+
+// write makes one conn.Write, bounded by ReplyTimeout and the context.
+func (s *session) write(b []byte) error {
+	deadline := time.Now().Add(s.cfg.ReplyTimeout)
+	if d, ok := s.ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := s.conn.SetWriteDeadline(deadline); err != nil {
+		return fmt.Errorf("set write deadline: %w", err)
+	}
+	// Checked after setting the deadline: a cancellation that raced with
+	// it has already made ctx.Err non-nil.
+	if err := s.ctx.Err(); err != nil {
+		return err
+	}
+	n, err := s.conn.Write(b)
+	s.lastWrite = time.Now()
+	if s.expectReply {
+		s.progress = s.lastWrite
+	}
+	s.res.Writes++
+	s.res.BytesOut += int64(n)
+	if err != nil {
+		return s.writeError(len(b), err)
+	}
+	return nil
+}
+
+// explainGrace is how long a failed write waits for the reader to deliver
+// the broker's reason (a DISCONNECT, say) for closing the connection.
+const explainGrace = 200 * time.Millisecond
+
+func (s *session) writeError(n int, err error) error {
+	if cerr := s.ctx.Err(); cerr != nil {
+		return cerr
+	}
+	t := time.NewTimer(min(explainGrace, s.cfg.ReplyTimeout))
+	defer t.Stop()
+	for {
+		select {
+		case ev, ok := <-s.rd.events:
+			if herr := s.handle(ev, ok); herr != nil {
+				return fmt.Errorf("write %d bytes: %w", n, herr)
+			}
+			continue
+		case <-t.C:
+		}
+		break
+	}
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("write %d bytes: %w: %w", n, ErrReplyTimeout, err)
+	case isConnClosed(err):
+		return fmt.Errorf("%w: write %d bytes: %w", ErrBrokerDisconnect, n, err)
+	}
+	return fmt.Errorf("write %d bytes: %w", n, err)
+}

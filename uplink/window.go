@@ -1,0 +1,358 @@
+package uplink
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nbiot-uploader/uploader/queue"
+	"github.com/nbiot-uploader/uploader/uplink/modem"
+	"github.com/nbiot-uploader/uploader/uplink/session"
+)
+
+// Window steps, as named in errors and in the stored summary.
+const (
+	StepModemLock    = "modem lock"
+	StepPowerOn      = "power on"
+	StepOpenSerial   = "open serial port"
+	StepSync         = "modem sync"
+	StepRadioOn      = "radio on"
+	StepSIM          = "SIM check"
+	StepNetworkMode  = "network mode"
+	StepRegistration = "registration"
+	StepSignal       = "signal quality"
+	StepBearer       = "bearer"
+	StepTCPConnect   = "tcp connect"
+	StepTLS          = "tls handshake"
+	StepMQTT         = "mqtt session"
+	StepTCPClose     = "tcp close"
+	StepQueue        = "queue"
+)
+
+// StepError names the step of the window that failed.
+type StepError struct {
+	Step string
+	Err  error
+}
+
+func (e *StepError) Error() string { return e.Step + ": " + e.Err.Error() }
+func (e *StepError) Unwrap() error { return e.Err }
+
+func stepErr(step string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *StepError
+	if errors.As(err, &se) && se.Step == step {
+		return err
+	}
+	return &StepError{Step: step, Err: err}
+}
+
+// radioOffBudget is how long switching the radio off may take after the
+// window's own deadline has passed: leaving the radio on would drain the
+// battery until the next window, so it gets time of its own.
+const radioOffBudget = 15 * time.Second
+
+// simReadyWait bounds the wait for the SIM after CFUN=1 (the manual's
+// AT+CPIN? maximum is 5 s; TinyGSM loops for 10 s).
+const simReadyWait = 10 * time.Second
+
+// RunWindow runs one window: it drains what is queued through one TCP
+// session and one MQTT session, deletes exactly what the broker
+// acknowledged, switches the radio off and stores the summary in the queue.
+// The summary is valid even when the error is not nil.
+func RunWindow(ctx context.Context, cfg Config, q *queue.Queue) (Summary, error) {
+	sum := Summary{Start: time.Now(), Transport: cfg.Transport, CSQ: 99}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	err := cfg.Validate()
+	if err == nil {
+		var st queue.Stats
+		st, err = q.Stats()
+		sum.Queued = st.Depth
+		err = stepErr(StepQueue, err)
+	}
+	if err == nil {
+		wctx, cancel := context.WithTimeout(ctx, cfg.WindowTimeout)
+		w := &window{cfg: cfg, q: q, log: log, sum: &sum, start: sum.Start}
+		switch cfg.Transport {
+		case TransportModem:
+			err = w.runModem(wctx)
+		default:
+			err = w.runTCP(wctx)
+		}
+		cancel()
+	}
+	sum.End = time.Now()
+	sum.DurationSeconds = sum.End.Sub(sum.Start).Seconds()
+	sum.Outcome = OutcomeOK
+	if err != nil {
+		sum.Outcome = OutcomeFailed
+		sum.Error = err.Error()
+		var se *StepError
+		if errors.As(err, &se) {
+			sum.Step = se.Step
+		}
+	}
+	if data, jerr := json.Marshal(sum); jerr == nil {
+		if perr := q.PutWindowSummary(data); perr != nil {
+			log.Warn("could not store the window summary", "err", perr)
+		}
+	}
+	return sum, err
+}
+
+type window struct {
+	cfg   Config
+	q     *queue.Queue
+	log   *slog.Logger
+	sum   *Summary
+	start time.Time
+}
+
+func (w *window) runTCP(ctx context.Context) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", w.cfg.Broker)
+	if err != nil {
+		return stepErr(StepTCPConnect, err)
+	}
+	defer conn.Close()
+	return w.session(ctx, conn, nil)
+}
+
+func (w *window) runModem(ctx context.Context) (err error) {
+	cfg := w.cfg
+	lock, err := AcquireModemLock(ctx, cfg.LockPath, "uploader window", cfg.ModemLockTimeout)
+	if err != nil {
+		return stepErr(StepModemLock, err)
+	}
+	defer lock.Release()
+
+	if cfg.Power.Configured() {
+		if err := runPowerCommand(ctx, "on", cfg.Power.On); err != nil {
+			return stepErr(StepPowerOn, err)
+		}
+		if err := sleepCtx(ctx, cfg.Power.BootWait); err != nil {
+			return stepErr(StepPowerOn, err)
+		}
+		defer func() {
+			offCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), radioOffBudget)
+			defer cancel()
+			if perr := runPowerCommand(offCtx, "off", cfg.Power.Off); perr != nil {
+				w.log.Error("power off failed", "err", perr)
+				w.sum.RadioOffError = perr.Error()
+			}
+		}()
+	}
+
+	m, err := w.openModem(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+
+	radioOn := time.Now()
+	// Everything from here on runs with the radio possibly on: switch it
+	// off whatever happens, with a budget of its own.
+	defer func() {
+		offCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), radioOffBudget)
+		defer cancel()
+		if cfg.Power.Configured() {
+			if perr := m.PowerDown(offCtx); perr != nil {
+				w.log.Warn("AT+CPOWD=1 failed; cutting power anyway", "err", perr)
+			}
+		} else if ferr := m.SetFunctionality(offCtx, 0); ferr != nil {
+			w.log.Error("radio off (AT+CFUN=0) failed", "err", ferr)
+			w.sum.RadioOffError = ferr.Error()
+		}
+		w.sum.RadioOnSeconds = time.Since(radioOn).Seconds()
+		w.sum.Chunks = int(m.Stats().CIPSends)
+	}()
+
+	// The SIM is only powered with the radio (after AT+CFUN=0 the module
+	// reports +CPIN: NOT READY), so the radio goes on before the SIM check.
+	if err := m.SetFunctionality(ctx, 1); err != nil {
+		return stepErr(StepRadioOn, err)
+	}
+	if err := w.waitSIM(ctx, m); err != nil {
+		return stepErr(StepSIM, err)
+	}
+	if cfg.NetworkMode != (modem.NetworkMode{}) {
+		if err := m.SetNetworkMode(ctx, cfg.NetworkMode); err != nil {
+			return stepErr(StepNetworkMode, err)
+		}
+	}
+	reg, err := m.WaitRegistered(ctx, cfg.RegistrationTimeout)
+	w.sum.RegistrationSeconds = reg.Waited.Seconds()
+	if err != nil {
+		if rssi, _, qerr := m.SignalQuality(ctx); qerr == nil {
+			w.sum.CSQ = rssi
+		}
+		return stepErr(StepRegistration, err)
+	}
+	rssi, _, err := m.SignalQuality(ctx)
+	if err != nil {
+		return stepErr(StepSignal, err)
+	}
+	w.sum.CSQ = rssi
+	w.log.Info("registered", "via", reg.Via, "technology", reg.Technology, "csq", rssi, "waited", reg.Waited.Round(time.Millisecond))
+
+	if _, err := m.StartBearer(ctx, cfg.APN, cfg.APNUser, cfg.APNPassword); err != nil {
+		return stepErr(StepBearer, err)
+	}
+	host, portStr, _ := net.SplitHostPort(cfg.Broker)
+	port, _ := strconv.Atoi(portStr)
+	conn, err := m.Dial(ctx, host, port)
+	if err != nil {
+		return stepErr(StepTCPConnect, err)
+	}
+	err = w.session(ctx, conn, conn)
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), radioOffBudget)
+	defer cancel()
+	cerr := closeWithContext(closeCtx, conn)
+	if err == nil && cerr != nil {
+		// Everything acknowledged is already deleted; a failed close only
+		// costs the module's clean-up, which AT+CFUN=0 does anyway.
+		w.log.Warn("closing the modem connection failed", "err", cerr)
+	}
+	return err
+}
+
+// closeWithContext bounds a Close that talks to the modem.
+func closeWithContext(ctx context.Context, c io.Closer) error {
+	done := make(chan error, 1)
+	go func() { done <- c.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("close: %w", ctx.Err())
+	}
+}
+
+// openModem opens the port and synchronises; a module that does not answer
+// is power-cycled once when a power switch is configured.
+func (w *window) openModem(ctx context.Context) (*modem.Modem, error) {
+	cfg := w.cfg
+	open := func() (*modem.Modem, error) {
+		port, err := modem.OpenSerial(cfg.Device, cfg.Baud)
+		if err != nil {
+			return nil, stepErr(StepOpenSerial, err)
+		}
+		m := modem.New(port, modem.Options{
+			Logger:    w.log,
+			Trace:     cfg.Trace,
+			Secrets:   secrets(cfg),
+			SendLimit: cfg.SendLimit,
+			QuickSend: !cfg.NormalSend,
+		})
+		if err := m.Sync(ctx); err != nil {
+			m.Close()
+			return nil, stepErr(StepSync, err)
+		}
+		return m, nil
+	}
+	m, err := open()
+	if err == nil || !cfg.Power.Configured() || ctx.Err() != nil {
+		return m, err
+	}
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != StepSync {
+		return nil, err
+	}
+	w.log.Warn("modem does not answer; power-cycling it", "err", err)
+	if perr := cfg.Power.powerCycle(ctx); perr != nil {
+		return nil, stepErr(StepPowerOn, perr)
+	}
+	return open()
+}
+
+func secrets(cfg Config) [][]byte {
+	var s [][]byte
+	if cfg.APNPassword != "" {
+		s = append(s, []byte(cfg.APNPassword))
+	}
+	if len(cfg.Password) > 0 {
+		s = append(s, cfg.Password)
+	}
+	return s
+}
+
+func (w *window) waitSIM(ctx context.Context, m *modem.Modem) error {
+	deadline := time.Now().Add(simReadyWait)
+	for {
+		_, err := m.SIMStatus(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || !time.Now().Before(deadline) {
+			return err
+		}
+		if serr := sleepCtx(ctx, 500*time.Millisecond); serr != nil {
+			return err
+		}
+	}
+}
+
+// session runs MQTT on conn (optionally wrapped in TLS). acker is the modem
+// connection when there is one, for chunk accounting.
+func (w *window) session(ctx context.Context, conn net.Conn, modemConn *modem.Conn) error {
+	cfg := w.cfg
+	if cfg.TLS.Enabled {
+		tcfg, err := cfg.TLS.clientConfig(cfg.Broker)
+		if err != nil {
+			return stepErr(StepTLS, err)
+		}
+		tconn := tls.Client(conn, tcfg)
+		if err := tconn.HandshakeContext(ctx); err != nil {
+			return stepErr(StepTLS, err)
+		}
+		conn = tconn
+	}
+	scfg := session.Config{
+		Version:      cfg.MQTTVersion,
+		ClientID:     cfg.ClientID,
+		CleanStart:   true,
+		KeepAlive:    cfg.KeepAlive,
+		Username:     cfg.Username,
+		Password:     cfg.Password,
+		InFlight:     cfg.InFlight,
+		ReplyTimeout: cfg.ReplyTimeout,
+		TopicAliases: true,
+		SeqProperty:  true,
+		MaxRecords:   cfg.MaxRecords,
+		Logger:       w.log,
+	}
+	if modemConn != nil {
+		scfg.ChunkSize = modemConn.MaxChunk()
+	}
+	if cfg.Progress != nil {
+		queued := int(w.sum.Queued)
+		scfg.Progress = func(p session.Progress) {
+			cfg.Progress(Progress{Queued: queued, Sent: p.Sent, Acked: p.Acked, BytesOut: p.BytesOut, Elapsed: time.Since(w.start)})
+		}
+	}
+	res, err := session.Run(ctx, conn, queueStore{w.q}, scfg)
+	w.sum.Sent = res.Sent
+	w.sum.Acked = res.Acked
+	w.sum.Skipped = res.Skipped
+	w.sum.MQTTBytesOut = res.BytesOut
+	w.sum.MQTTBytesIn = res.BytesIn
+	if modemConn == nil {
+		w.sum.Chunks = res.Writes
+	}
+	if err != nil {
+		return stepErr(StepMQTT, err)
+	}
+	return nil
+}
