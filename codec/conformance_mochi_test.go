@@ -263,4 +263,3 @@ func toMochi(v codec.Version, p *codec.Packet) *mochi.Packet {
 	}
 	return mp
 }
-

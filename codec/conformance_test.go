@@ -321,4 +321,3 @@ func pahoCannotWrite(p *codec.Packet) bool {
 	}
 	return false
 }
-

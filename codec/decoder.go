@@ -165,33 +165,34 @@ func readErr(err error) error {
 	return err
 }
 
-// reset clears the packet while keeping the capacity of its slices, so a
-// stream of packets of one shape stops allocating after the first.
+// reset clears what the previous packet set, keeping the capacity of its
+// slices, so a stream of packets of one shape stops allocating after the
+// first. Only the field named by the previous Type can be non-zero: Next sets
+// Type before decoding and every decoder writes only its own field.
 func (d *Decoder) reset() {
 	p := &d.pkt
-	cu := p.Connect.UserProperties[:0]
-	ca := p.Connack.UserProperties[:0]
-	pu := p.Publish.UserProperties[:0]
-	au := p.Ack.UserProperties[:0]
-	su := p.Suback.UserProperties[:0]
-	ss := p.Subscribe.Subscriptions[:0]
-	sp := p.Subscribe.UserProperties[:0]
-	uf := p.Unsubscribe.Filters[:0]
-	up := p.Unsubscribe.UserProperties[:0]
-	du := p.Disconnect.UserProperties[:0]
-	xu := p.Auth.UserProperties[:0]
-	*p = Packet{}
-	p.Connect.UserProperties = cu
-	p.Connack.UserProperties = ca
-	p.Publish.UserProperties = pu
-	p.Ack.UserProperties = au
-	p.Suback.UserProperties = su
-	p.Subscribe.Subscriptions = ss
-	p.Subscribe.UserProperties = sp
-	p.Unsubscribe.Filters = uf
-	p.Unsubscribe.UserProperties = up
-	p.Disconnect.UserProperties = du
-	p.Auth.UserProperties = xu
+	switch p.Type {
+	case TypeConnect:
+		p.Connect = Connect{UserProperties: p.Connect.UserProperties[:0]}
+	case TypeConnack:
+		p.Connack = Connack{UserProperties: p.Connack.UserProperties[:0]}
+	case TypePublish:
+		p.Publish = Publish{UserProperties: p.Publish.UserProperties[:0]}
+	case TypePuback, TypePubrec, TypePubrel, TypePubcomp:
+		p.Ack = Ack{UserProperties: p.Ack.UserProperties[:0]}
+	case TypeSubscribe:
+		p.Subscribe = Subscribe{Subscriptions: p.Subscribe.Subscriptions[:0], UserProperties: p.Subscribe.UserProperties[:0]}
+	case TypeSuback, TypeUnsuback:
+		p.Suback = Suback{UserProperties: p.Suback.UserProperties[:0]}
+		p.Ack = Ack{UserProperties: p.Ack.UserProperties[:0]}
+	case TypeUnsubscribe:
+		p.Unsubscribe = Unsubscribe{Filters: p.Unsubscribe.Filters[:0], UserProperties: p.Unsubscribe.UserProperties[:0]}
+	case TypeDisconnect:
+		p.Disconnect = Disconnect{UserProperties: p.Disconnect.UserProperties[:0]}
+	case TypeAuth:
+		p.Auth = Auth{UserProperties: p.Auth.UserProperties[:0]}
+	}
+	p.Type, p.Flags, p.Size = 0, 0, 0
 }
 
 func (d *Decoder) decodeBody(p *Packet, body []byte) error {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/nbiot-uploader/uploader/codec"
 )
@@ -79,6 +81,7 @@ func FuzzDecoder(f *testing.F) {
 			if p.Size < 2 || p.Size > max {
 				t.Fatalf("Size=%d", p.Size)
 			}
+			checkOnlyOwnField(t, p)
 			checkReencode(t, v, p)
 			if p.Type == codec.TypeConnect {
 				d.SetVersion(p.Connect.Version)
@@ -86,6 +89,38 @@ func FuzzDecoder(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkOnlyOwnField fails when a field other than the one p.Type names
+// holds data, such as a leftover from an earlier packet.
+func checkOnlyOwnField(t *testing.T, p *codec.Packet) {
+	t.Helper()
+	q := *p
+	q.Type, q.Flags, q.Size = 0, 0, 0
+	switch p.Type {
+	case codec.TypeConnect:
+		q.Connect = codec.Connect{}
+	case codec.TypeConnack:
+		q.Connack = codec.Connack{}
+	case codec.TypePublish:
+		q.Publish = codec.Publish{}
+	case codec.TypePuback, codec.TypePubrec, codec.TypePubrel, codec.TypePubcomp:
+		q.Ack = codec.Ack{}
+	case codec.TypeSubscribe:
+		q.Subscribe = codec.Subscribe{}
+	case codec.TypeSuback, codec.TypeUnsuback:
+		q.Suback, q.Ack = codec.Suback{}, codec.Ack{}
+	case codec.TypeUnsubscribe:
+		q.Unsubscribe = codec.Unsubscribe{}
+	case codec.TypeDisconnect:
+		q.Disconnect = codec.Disconnect{}
+	case codec.TypeAuth:
+		q.Auth = codec.Auth{}
+	}
+	nilEmpty(reflect.ValueOf(&q))
+	if !reflect.DeepEqual(q, codec.Packet{}) {
+		t.Fatalf("%s packet carries other fields: %+v", p.Type, q)
+	}
 }
 
 func checkReencode(t *testing.T, v codec.Version, p *codec.Packet) {
@@ -166,6 +201,12 @@ func FuzzTopic(f *testing.F) {
 	f.Fuzz(func(t *testing.T, topic string) {
 		nameErr := codec.ValidateTopicName(topic)
 		filterErr := codec.ValidateTopicFilter(topic)
+		// The rules of ValidateTopicName, restated without its fast path.
+		wantValid := topic != "" && len(topic) <= 65535 && utf8.ValidString(topic) &&
+			!strings.ContainsAny(topic, "\x00+#")
+		if (nameErr == nil) != wantValid {
+			t.Fatalf("ValidateTopicName(%q) = %v, want valid %v", topic, nameErr, wantValid)
+		}
 		if nameErr == nil && filterErr != nil {
 			t.Fatalf("valid topic name %q is an invalid filter: %v", topic, filterErr)
 		}

@@ -82,6 +82,11 @@ func layoutPublish(v Version, p *Publish) (publishLayout, error) {
 }
 
 func publishV5Fields(v Version, p *Publish) error {
+	// One test on the hot path; the per-field errors only when one is set.
+	if p.TopicAlias == 0 && !p.HasMessageExpiry && !p.HasPayloadFormat && p.ContentType == "" &&
+		p.ResponseTopic == "" && len(p.CorrelationData) == 0 && len(p.UserProperties) == 0 {
+		return nil
+	}
 	return errors.Join(
 		v5Only(v, p.TopicAlias != 0, "PUBLISH topic alias"),
 		v5Only(v, p.HasMessageExpiry, "PUBLISH message expiry"),

@@ -11,6 +11,9 @@ import (
 // [MQTT-1.5.4-2] [MQTT-4.7.3-2], and free of the wildcards '+' and '#'
 // [MQTT-3.3.2-2].
 func ValidateTopicName(topic string) error {
+	if plainASCIITopic(topic) {
+		return nil
+	}
 	if err := validateTopicText(topic); err != nil {
 		return err
 	}
@@ -58,4 +61,20 @@ func validateTopicText(topic string) error {
 		return fmt.Errorf("topic %q: %w", topic, ErrTopicNullChar)
 	}
 	return nil
+}
+
+// plainASCIITopic is the fast path for the common topic: non-empty, short,
+// ASCII, and free of U+0000 and wildcards. Anything else takes the full
+// checks, which also name the rule broken.
+func plainASCIITopic(topic string) bool {
+	if topic == "" || len(topic) > 0xffff {
+		return false
+	}
+	for i := 0; i < len(topic); i++ {
+		switch c := topic[i]; {
+		case c >= 0x80, c == 0, c == '+', c == '#':
+			return false
+		}
+	}
+	return true
 }

@@ -180,18 +180,27 @@ func TestCheckSize(t *testing.T) {
 }
 
 // The largest encodable PUBLISH is accepted and one byte more is refused.
+// User properties that share one 65,535-byte string reach the limit without
+// holding 256 MiB in memory.
 func TestPublishRemainingLengthLimit(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocates 256 MiB")
+	long := strings.Repeat("k", 65535)
+	ups := make([]codec.UserProperty, 2047)
+	for i := range ups {
+		ups[i] = codec.UserProperty{Key: long, Value: long}
 	}
-	p := codec.Publish{Topic: "a", Payload: make([]byte, codec.MaxRemainingLength-3)}
-	n, err := codec.PublishSize(codec.V311, &p)
+	const propLen = 2047 * (1 + 2 + 65535 + 2 + 65535)
+	fixed := 2 + 1 + 4 + propLen // topic "a", 4-byte property length, properties
+	p := codec.Publish{Topic: "a", UserProperties: ups, Payload: make([]byte, codec.MaxRemainingLength-fixed)}
+	n, err := codec.PublishSize(codec.V5, &p)
 	if err != nil || n != codec.MaxPacketSize {
 		t.Fatalf("PublishSize()=%d, %v, want %d", n, err, codec.MaxPacketSize)
 	}
 	p.Payload = append(p.Payload, 0)
-	if _, err := codec.PublishSize(codec.V311, &p); !errors.Is(err, codec.ErrPacketTooLarge) {
+	if _, err := codec.PublishSize(codec.V5, &p); !errors.Is(err, codec.ErrPacketTooLarge) {
 		t.Fatalf("PublishSize() one byte over = %v, want ErrPacketTooLarge", err)
+	}
+	if _, err := codec.AppendPublish(nil, codec.V5, &p); !errors.Is(err, codec.ErrPacketTooLarge) {
+		t.Fatalf("AppendPublish() one byte over = %v, want ErrPacketTooLarge", err)
 	}
 }
 

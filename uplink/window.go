@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -219,25 +218,13 @@ func (w *window) runModem(ctx context.Context) (err error) {
 	err = w.session(ctx, conn, conn)
 	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), radioOffBudget)
 	defer cancel()
-	cerr := closeWithContext(closeCtx, conn)
+	cerr := conn.CloseContext(closeCtx)
 	if err == nil && cerr != nil {
 		// Everything acknowledged is already deleted; a failed close only
 		// costs the module's clean-up, which AT+CFUN=0 does anyway.
 		w.log.Warn("closing the modem connection failed", "err", cerr)
 	}
 	return err
-}
-
-// closeWithContext bounds a Close that talks to the modem.
-func closeWithContext(ctx context.Context, c io.Closer) error {
-	done := make(chan error, 1)
-	go func() { done <- c.Close() }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("close: %w", ctx.Err())
-	}
 }
 
 // openModem opens the port and synchronises; a module that does not answer

@@ -274,7 +274,7 @@ func TestWindowFailures(t *testing.T) {
 	}{
 		{name: "connect fail", faults: modemsim.Faults{ConnectFail: true}, steps: []string{uplink.StepTCPConnect}},
 		{name: "no registration", faults: modemsim.Faults{NoRegistration: true}, tweak: func(c *uplink.Config) { c.RegistrationTimeout = time.Second }, steps: []string{uplink.StepRegistration}},
-		{name: "error on a data CIPSEND", faults: modemsim.Faults{ErrorOn: "CIPSEND", ErrorOnNth: 3}, steps: []string{uplink.StepMQTT}},
+		{name: "error on a data CIPSEND", faults: modemsim.Faults{ErrorOn: "CIPSEND", ErrorOnNth: 2}, steps: []string{uplink.StepMQTT}},
 		{name: "remote close", faults: modemsim.Faults{RemoteCloseAfterBytes: 600}, steps: []string{uplink.StepMQTT}},
 		{name: "pdp deact", faults: modemsim.Faults{PDPDeactAfterBytes: 600}, steps: []string{uplink.StepMQTT}},
 		{name: "data lost after SEND OK", faults: modemsim.Faults{LoseDataAfterBytes: 600}, tweak: func(c *uplink.Config) { c.ReplyTimeout = time.Second }, steps: []string{uplink.StepMQTT}},

@@ -14,7 +14,8 @@ import (
 // StartBearer brings the PDP bearer up for a single TCP connection with
 // the CIP stack: AT+CIPSHUT (back to IP INITIAL whatever state a previous
 // window left), AT+CIPMUX=0, AT+CIPRXGET=1 (manual receive, binary safe),
-// AT+CIPQSEND, AT+CSTT with the APN and optional credentials, AT+CIICR and
+// AT+CIPQSEND, AT+CSTT with the APN and optional credentials (the bare
+// exec form when apn is empty: the module's stored APN applies), AT+CIICR and
 // AT+CIFSR, which returns the local address. Credentials are never logged,
 // and the password is redacted from the trace like Options.Secrets.
 func (m *Modem) StartBearer(ctx context.Context, apn, user, password string) (ip string, err error) {
@@ -91,7 +92,17 @@ func (m *Modem) localAddress(ctx context.Context) (string, error) {
 	return ip, nil
 }
 
+// csttCommand builds AT+CSTT. With no APN it is the exec form, which
+// starts the task with the APN stored in the module (default "CMNET", or
+// what an earlier AT+CSTT saved) and still moves the stack to IP START,
+// the only state AT+CIICR accepts.
 func csttCommand(apn, user, password string) (string, error) {
+	if apn == "" {
+		if user != "" || password != "" {
+			return "", fmt.Errorf("%w: credentials without an APN", ErrInvalidArgument)
+		}
+		return "AT+CSTT", nil
+	}
 	a, err := quoteArg("apn", apn, 50)
 	if err != nil {
 		return "", err

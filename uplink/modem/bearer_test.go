@@ -162,6 +162,8 @@ func TestExec(t *testing.T) {
 		{"cipstatus ok before state, URC inside", "AT+CIPSTATUS",
 			"\r\nOK\r\n\r\n+CIPRXGET: 1\r\n\r\nSTATE: CONNECT OK\r\n",
 			Response{Lines: []string{"+CIPRXGET: 1", "OK"}, Final: "STATE: CONNECT OK"}, nil},
+		{"cipstatus ok last", "AT+CIPSTATUS", "\r\nSTATE: IP INITIAL\r\n\r\nOK\r\n",
+			Response{Lines: []string{"STATE: IP INITIAL"}, Final: "OK"}, nil},
 		{"shut ok", "AT+CIPSHUT", "\r\n+PDP: DEACT\r\n\r\nSHUT OK\r\n", Response{Lines: []string{"+PDP: DEACT"}, Final: "SHUT OK"}, nil},
 		{"cipstart waits for the result", `AT+CIPSTART="TCP","h",1`, "\r\nOK\r\n\r\nCONNECT FAIL\r\n",
 			Response{Lines: []string{"OK"}, Final: "CONNECT FAIL"}, ErrConnectFail},
@@ -216,5 +218,19 @@ func TestExecRefusesPayloadCommands(t *testing.T) {
 		if _, err := m.Exec(t.Context(), cmd, 0); !errors.Is(err, ErrInvalidArgument) {
 			t.Errorf("Exec(%q) err = %v, want ErrInvalidArgument", cmd, err)
 		}
+	}
+}
+
+// Ensure an empty APN sends the exec form AT+CSTT, so the module's stored
+// APN applies, and credentials without an APN are refused.
+func TestStartBearerEmptyAPN(t *testing.T) {
+	steps := append([]step{}, bearerSteps...)
+	steps[5] = step{cmd: "AT+CSTT", reply: "\r\nOK\r\n"}
+	m, _ := newScripted(t, Options{QuickSend: true}, steps...)
+	if _, err := m.StartBearer(t.Context(), "", "", ""); err != nil {
+		t.Fatalf("StartBearer: %v", err)
+	}
+	if _, err := m.StartBearer(t.Context(), "", "user", "pw"); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("credentials without APN: %v, want ErrInvalidArgument", err)
 	}
 }

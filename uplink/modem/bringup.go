@@ -12,6 +12,11 @@ import (
 // Sync sends AT until the module answers OK (every ~300 ms, bounded by ctx
 // and 10 s), which also lets an autobauding module lock onto our rate, then
 // switches echo off (ATE0) and selects verbose errors (AT+CMEE=2).
+//
+// A module left waiting for CIPSEND payload (a host that died after the
+// prompt) takes every probe as data. After 3 s without an answer Sync
+// therefore writes one filler of ESC (cancels a variable-length send) and
+// 1459 NULs (completes any fixed-length send) before probing on.
 func (m *Modem) Sync(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, syncTotal)
 	defer cancel()
@@ -20,11 +25,20 @@ func (m *Modem) Sync(ctx context.Context) error {
 	}
 	start := time.Now()
 	tries := 0
+	filled := false
 	for {
 		tries++
 		err := m.syncOnce(ctx)
 		if err == nil {
 			break
+		}
+		if !filled && time.Since(start) >= syncFillAfter && ctx.Err() == nil {
+			filled = true
+			m.log.Warn("modem silent; flushing a possibly pending CIPSEND")
+			m.trace.line("out", "<ESC + 1459 NUL filler>")
+			if ferr := m.send(ctx, dataModeFiller()); ferr != nil {
+				err = ferr
+			}
 		}
 		if !errors.Is(err, ErrTimeout) || ctx.Err() != nil {
 			m.release()
@@ -39,6 +53,17 @@ func (m *Modem) Sync(ctx context.Context) error {
 	}
 	_, err := m.query(ctx, "AT+CMEE=2", shortTimeout)
 	return err
+}
+
+// dataModeFiller ends a pending CIPSEND whatever its length: ESC cancels
+// the variable-length form, and 1460 bytes complete any fixed length.
+// NULs are not a command in command mode, so a module that was not in data
+// mode just discards them (or answers ERROR to the CR that follows).
+func dataModeFiller() []byte {
+	b := make([]byte, maxSendChunk+1)
+	b[0] = 0x1b
+	b[len(b)-1] = '\r'
+	return b
 }
 
 // syncOnce is one AT probe. Boot banners, echo and line noise are expected
@@ -74,11 +99,11 @@ func (m *Modem) Exec(ctx context.Context, cmd string, timeout time.Duration) (Re
 		timeout = 10 * time.Second
 	}
 	var (
-		resp       Response
-		okSeen     bool
-		needsState = upper == "AT+CIPSTATUS"
-		isCIFSR    = upper == "AT+CIFSR"
-		isStart    = strings.HasPrefix(upper, "AT+CIPSTART=")
+		resp              Response
+		okSeen, stateSeen bool
+		needsState        = upper == "AT+CIPSTATUS"
+		isCIFSR           = upper == "AT+CIFSR"
+		isStart           = strings.HasPrefix(upper, "AT+CIPSTART=")
 	)
 	err := m.exchange(ctx, cmd, timeout, func(ev event) (bool, error) {
 		switch ev.kind {
@@ -100,13 +125,15 @@ func (m *Modem) Exec(ctx context.Context, cmd string, timeout time.Duration) (Re
 				resp.Final = line
 				return true, nil
 			}
-		case needsState && line == "OK":
+		case needsState && line == "OK" && !stateSeen:
 			okSeen = true
 			return false, nil
 		case needsState && okSeen && strings.HasPrefix(line, "STATE:"):
 			resp.Lines = append(resp.Lines, "OK")
 			resp.Final = line
 			return true, nil
+		case needsState && strings.HasPrefix(line, "STATE:"):
+			stateSeen = true // firmware that sends OK last
 		case isStart && line == "OK":
 			resp.Lines = append(resp.Lines, line)
 			return false, nil

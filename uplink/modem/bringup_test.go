@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -216,5 +217,47 @@ func TestPowerDown(t *testing.T) {
 				t.Errorf("PowerDown: %v", err)
 			}
 		})
+	}
+}
+
+// Ensure Sync revives a module stuck waiting for CIPSEND payload: it
+// swallows the probes as data until the filler completes the send.
+func TestSyncStuckInDataMode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits 3 s of silence before the filler")
+	}
+	const pending = 1000
+	f := startFake(t, func(fm *fakeModem) error {
+		if _, err := fm.io.readData(pending); err != nil {
+			return err
+		}
+		if err := fm.io.send("\r\nDATA ACCEPT:1000\r\n"); err != nil {
+			return err
+		}
+		for {
+			cmd, err := fm.io.readCommand()
+			if err != nil {
+				return err
+			}
+			fm.record(cmd)
+			reply := "\r\nOK\r\n"
+			if !strings.HasPrefix(cmd, "AT") {
+				reply = "\r\nERROR\r\n" // the rest of the filler as a command line
+			}
+			if cmd == "" {
+				continue
+			}
+			if err := fm.io.send(reply); err != nil {
+				return err
+			}
+		}
+	})
+	m := New(f.port, Options{})
+	defer m.Close()
+	if err := m.Sync(t.Context()); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	if got := f.cmds(); len(got) < 3 || got[len(got)-2] != "ATE0" || got[len(got)-1] != "AT+CMEE=2" {
+		t.Errorf("commands after the filler: %q", got)
 	}
 }

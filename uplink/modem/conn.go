@@ -172,8 +172,15 @@ func (m *Modem) sendChunk(ctx context.Context, chunk []byte, mask []bool) error 
 	})
 	if err != nil {
 		if errors.Is(err, ErrTimeout) {
-			// The prompt may still come and the module then swallows the
-			// next command as payload.
+			// The prompt may still come, and the module would then take
+			// the next command as payload. Exactly len(chunk) filler bytes
+			// complete such a send (the peer gets junk on a connection we
+			// abandon anyway); the CR ends them as a garbage command line
+			// if the module was not waiting for data after all.
+			filler := make([]byte, len(chunk)+1)
+			filler[len(chunk)] = '\r'
+			m.trace.line("out", "<filler after a lost prompt>")
+			_ = m.send(context.Background(), filler)
 			return stepErr(step, &brokenError{fmt.Errorf("no prompt: %w", err)})
 		}
 		return stepErr(step, err)

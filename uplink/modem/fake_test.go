@@ -173,6 +173,20 @@ func (f *fakeModem) cmds() []string {
 	return append([]string(nil), f.commands...)
 }
 
+// waitCmds waits up to a second for n command lines: the host's write
+// returns when the pipe took the bytes, a moment before the fake parsed
+// them.
+func (f *fakeModem) waitCmds(n int) []string {
+	deadline := time.Now().Add(time.Second)
+	for {
+		got := f.cmds()
+		if len(got) >= n || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (f *fakeModem) failure() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

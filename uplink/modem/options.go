@@ -52,6 +52,7 @@ const (
 const (
 	syncTry          = 300 * time.Millisecond // one AT probe while autobauding
 	syncTotal        = 10 * time.Second       // TinyGSM testAT
+	syncFillAfter    = 3 * time.Second        // silence before the data-mode filler
 	shortTimeout     = 2 * time.Second        // ATE0, CMEE, CIPMUX, CIPQSEND, CIPRXGET=1, CSQ, CEREG?
 	queryTimeout     = 5 * time.Second        // CIPRXGET=2/4, CIPACK, CIPSEND?, CIPSTATUS, info queries
 	cpinTimeout      = 5 * time.Second        // manual max

@@ -98,7 +98,7 @@ func (m *module) execLine(a *answer, body string) {
 }
 
 func (m *module) exec(a *answer, c command) string {
-	if f := &m.faults; f.ErrorOn != "" && f.ErrorOn == c.name {
+	if f := &m.faults; f.ErrorOn != "" && f.ErrorOn == c.faultName() {
 		f.errorUses++
 		if f.errorUses == max(f.ErrorOnNth, 1) {
 			m.log.Debug("fault: injected ERROR", "command", c.name, "use", f.errorUses)
@@ -173,4 +173,15 @@ type faultState struct {
 	closeFired  bool
 	pdpFired    bool
 	loseFired   bool
+}
+
+// faultName is how Faults.ErrorOn names this use of the command.
+func (c command) faultName() string {
+	switch c.form {
+	case formRead:
+		return c.name + "?"
+	case formTest:
+		return c.name + "=?"
+	}
+	return c.name
 }

@@ -22,9 +22,12 @@ type Faults struct {
 	// HangAfterCommands makes the module stop answering anything after N
 	// AT commands, until it is power-cycled (PowerOff then PowerOn). 0 = off.
 	HangAfterCommands int
-	// ErrorOn names a command ("CIPSEND" matches AT+CIPSEND=..., AT+CIPSEND?
-	// and AT+CIPSEND, not AT+CIPSENDHEX; "E" matches ATE0) that answers
-	// ERROR on its ErrorOnNth use (1-based; 0 means the first).
+	// ErrorOn names a command that answers ERROR on its ErrorOnNth use
+	// (1-based; 0 means the first). A plain name counts the forms that act:
+	// "CIPSEND" matches AT+CIPSEND=<n> and AT+CIPSEND, not the query
+	// AT+CIPSEND? and not AT+CIPSENDHEX; "E" matches ATE0. A name ending in
+	// "?" counts only the read form ("CEREG?"), one ending in "=?" only the
+	// test form.
 	ErrorOn    string
 	ErrorOnNth int
 	// GarbageEvery emits a burst of line noise (bytes 0x80-0xFF, no line
@@ -55,7 +58,7 @@ type Faults struct {
 
 // faultKeys documents the ParseFaults vocabulary, in String order.
 var faultKeys = []string{
-	"remote-close=N", "hang=N", "error=CMD[:K]", "garbage=N", "reboot=N", "pdp-deact=N",
+	"remote-close=N", "hang=N", "error=CMD[?][:K]", "garbage=N", "reboot=N", "pdp-deact=N",
 	"connect-fail", "no-registration", "lose-data=N", "slow=DURATION", "csq=N",
 }
 
@@ -123,8 +126,14 @@ func (f *Faults) set(key, value string, hasValue bool) error {
 	case "error":
 		name, nth, hasNth := strings.Cut(value, ":")
 		name = normalizeCommandName(name)
-		if name == "" || strings.ContainsAny(name, "=?;,\" ") {
-			return fmt.Errorf("want error=CMD[:K]: %w", ErrFaultSpec)
+		base := name
+		if b, ok := strings.CutSuffix(name, "=?"); ok {
+			base = b
+		} else if b, ok := strings.CutSuffix(name, "?"); ok {
+			base = b
+		}
+		if !validCommandName(base) {
+			return fmt.Errorf("want error=CMD[:K], CMD? or CMD=?: %w", ErrFaultSpec)
 		}
 		f.ErrorOn, f.ErrorOnNth = name, 1
 		if hasNth {
@@ -170,6 +179,23 @@ func normalizeCommandName(name string) string {
 	name = strings.ToUpper(strings.TrimSpace(name))
 	name = strings.TrimPrefix(name, "AT")
 	return strings.TrimPrefix(name, "+")
+}
+
+// validCommandName accepts what splitCommands can produce as a name:
+// letters, digits and '_', or '&' and a letter.
+func validCommandName(name string) bool {
+	if strings.HasPrefix(name, "&") {
+		return len(name) == 2 && isLetter(name[1])
+	}
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !isLetter(c) && !isDigit(c) && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // String formats f in the ParseFaults syntax; "" for no faults.

@@ -20,6 +20,8 @@ func TestParseFaults(t *testing.T) {
 				GarbageEvery: 5, RebootAfterCommands: 30, PDPDeactAfterBytes: 1000, ConnectFail: true,
 				NoRegistration: true, LoseDataAfterBytes: 800, SlowAnswers: 200 * time.Millisecond, SignalQuality: 5}},
 		{"ErrorWithoutNth", "error=at+cipstart", Faults{ErrorOn: "CIPSTART", ErrorOnNth: 1}},
+		{"ErrorOnQuery", "error=CEREG?:4", Faults{ErrorOn: "CEREG?", ErrorOnNth: 4}},
+		{"ErrorOnTest", "error=CSQ=?", Faults{ErrorOn: "CSQ=?", ErrorOnNth: 1}},
 		{"Spaces", " hang = 3 , connect-fail ", Faults{HangAfterCommands: 3, ConnectFail: true}},
 		{"SignalZero", "csq=0", Faults{SignalQuality: CSQWeakest}},
 		{"NoSignal", "csq=99", Faults{SignalQuality: CSQUnknown}},
@@ -44,7 +46,7 @@ func TestParseFaults(t *testing.T) {
 func TestParseFaultsErrors(t *testing.T) {
 	for _, spec := range []string{
 		"bogus", "hang", "hang=0", "hang=-1", "hang=x", "connect-fail=1", "error=", "error=CIPSEND:0",
-		"error=CIP SEND", "slow=fast", "slow=-1s", "csq=32", "hang=1,hang=2",
+		"error=CIP SEND", "error=?", "error=C?SQ", "error=CSQ=", "error=++CSQ", "slow=fast", "slow=-1s", "csq=32", "hang=1,hang=2",
 	} {
 		t.Run(spec, func(t *testing.T) {
 			if _, err := ParseFaults(spec); !errors.Is(err, ErrFaultSpec) {
@@ -158,8 +160,31 @@ func TestFaultErrorOnNth(t *testing.T) {
 	_, h := startPipe(t, cfg)
 	h.cmd("ATE0", "ATE0\r\r\nOK\r\n")
 	h.cmd("AT+CSQ", "\r\n+CSQ: 20,99\r\n\r\nOK\r\n")
+	h.cmd("AT+CSQ=?", "\r\n+CSQ: (0-31,99),(0-7,99)\r\n\r\nOK\r\n") // another form: not counted
 	h.cmd("AT+CSQ", "\r\nERROR\r\n")
 	h.cmd("AT+CSQ", "\r\n+CSQ: 20,99\r\n\r\nOK\r\n")
+}
+
+// Ensure "error=CIPSEND:1" hits the first data send, not the size query.
+func TestFaultErrorOnFirstSend(t *testing.T) {
+	cfg := Fast()
+	cfg.Faults.ErrorOn = "CIPSEND"
+	_, h := startPipe(t, cfg)
+	b := newBroker(t)
+	connectQuick(t, h, b, true)
+	h.cmd("AT+CIPSEND?", "\r\n+CIPSEND: 1460\r\n\r\nOK\r\n")
+	h.cmd("AT+CIPSEND=2", "\r\nERROR\r\n")
+	h.cmd("AT+CIPSEND=2", "\r\n> ")
+}
+
+func TestFaultErrorOnQuery(t *testing.T) {
+	cfg := Fast()
+	cfg.Faults.ErrorOn, cfg.Faults.ErrorOnNth = "CEREG?", 1
+	_, h := startPipe(t, cfg)
+	h.cmd("ATE0", "ATE0\r\r\nOK\r\n")
+	h.cmd("AT+CEREG=1", "\r\nOK\r\n")
+	h.cmd("AT+CEREG?", "\r\nERROR\r\n")
+	h.cmd("AT+CEREG?", "\r\n+CEREG: 1,1\r\n\r\nOK\r\n")
 }
 
 func TestFaultGarbage(t *testing.T) {

@@ -77,10 +77,20 @@ func FuzzModuleInput(f *testing.F) {
 		"AT+\"\r",
 		"at+cbandcfg=\"NB-IOT\",8,20;+cbandcfg?\r",
 	} {
-		f.Add([]byte(seed), []byte("AT+CIPRXGET=3,730\r"))
+		f.Add("", []byte(seed), []byte("AT+CIPRXGET=3,730\r"))
 	}
-	f.Fuzz(func(t *testing.T, first, second []byte) {
-		runModule(t, Fast(), first, second)
+	f.Add("reboot=2,garbage=1", []byte("AT\rAT\rAT\r"), []byte("AT+CSQ\r"))
+	f.Add("remote-close=3,lose-data=1,pdp-deact=5",
+		[]byte("AT+CIPSTART=\"TCP\",\"h\",1\rAT+CIPSEND=4\rabcd"), []byte("AT+CIPSEND=4\rabcd"))
+	f.Add("hang=1,error=CSQ", []byte("AT+CSQ\r"), []byte("AT\r"))
+	f.Fuzz(func(t *testing.T, faults string, first, second []byte) {
+		cfg := Fast()
+		if f, err := ParseFaults(faults); err == nil {
+			// A real wait per answer would only slow the fuzzer down.
+			f.SlowAnswers = 0
+			cfg.Faults = f
+		}
+		runModule(t, cfg, first, second)
 	})
 }
 

@@ -207,9 +207,11 @@ func (s *session) connect() error {
 	return nil
 }
 
-// pipelineMaxPacket bounds each PUBLISH sent before CONNACK. The broker's
-// Maximum Packet Size is not known yet; no real broker sets one this small.
-const pipelineMaxPacket = 128
+// pipelineMaxPacketV5 bounds each MQTT 5 PUBLISH sent before CONNACK: the
+// broker's Maximum Packet Size is not known yet, and no real broker sets one
+// this small. MQTT 3.1 and 3.1.1 have no such limit, so there only the first
+// chunk bounds what goes ahead of CONNACK.
+const pipelineMaxPacketV5 = 128
 
 // pipeline fills the rest of the first chunk with records any broker accepts
 // before it has announced its limits. It stops at the first record that does
@@ -236,7 +238,7 @@ func (s *session) pipeline() error {
 		}
 		size, err := codec.PublishSize(s.v, p)
 		// Everything written so far is CONNECT and pipelined records.
-		if err != nil || size > pipelineMaxPacket || int(s.res.BytesOut)+len(s.out)+size > s.cfg.ChunkSize {
+		if err != nil || (s.v == codec.V5 && size > pipelineMaxPacketV5) || int(s.res.BytesOut)+len(s.out)+size > s.cfg.ChunkSize {
 			return nil
 		}
 		if err := s.publish(rec); err != nil {
