@@ -30,7 +30,7 @@ const (
 	StepBearer       = "bearer"
 	StepTCPConnect   = "tcp connect"
 	StepTLS          = "tls handshake"
-	StepMQTT         = "mqtt session"
+	StepMQTT         = "mqtt session" // or the session's own, finer step (session.StepConnect ...)
 	StepTCPClose     = "tcp close"
 	StepQueue        = "queue"
 )
@@ -339,6 +339,12 @@ func (w *window) session(ctx context.Context, conn net.Conn, modemConn *modem.Co
 		w.sum.Chunks = res.Writes
 	}
 	if err != nil {
+		// The session already names its step ("mqtt connect", "mqtt
+		// publish", ...); keep that rather than a vaguer one around it.
+		var sse *session.StepError
+		if errors.As(err, &sse) {
+			return &StepError{Step: sse.Step, Err: sse.Err}
+		}
 		return stepErr(StepMQTT, err)
 	}
 	return nil

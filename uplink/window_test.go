@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"github.com/nbiot-uploader/uploader/uplink"
 	"github.com/nbiot-uploader/uploader/uplink/brokertest"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
+	"github.com/nbiot-uploader/uploader/uplink/session"
 )
 
 const (
@@ -274,10 +274,11 @@ func TestWindowFailures(t *testing.T) {
 	}{
 		{name: "connect fail", faults: modemsim.Faults{ConnectFail: true}, steps: []string{uplink.StepTCPConnect}},
 		{name: "no registration", faults: modemsim.Faults{NoRegistration: true}, tweak: func(c *uplink.Config) { c.RegistrationTimeout = time.Second }, steps: []string{uplink.StepRegistration}},
-		{name: "error on a data CIPSEND", faults: modemsim.Faults{ErrorOn: "CIPSEND", ErrorOnNth: 2}, steps: []string{uplink.StepMQTT}},
-		{name: "remote close", faults: modemsim.Faults{RemoteCloseAfterBytes: 600}, steps: []string{uplink.StepMQTT}},
-		{name: "pdp deact", faults: modemsim.Faults{PDPDeactAfterBytes: 600}, steps: []string{uplink.StepMQTT}},
-		{name: "data lost after SEND OK", faults: modemsim.Faults{LoseDataAfterBytes: 600}, tweak: func(c *uplink.Config) { c.ReplyTimeout = time.Second }, steps: []string{uplink.StepMQTT}},
+		{name: "error on a data CIPSEND", faults: modemsim.Faults{ErrorOn: "CIPSEND", ErrorOnNth: 2}, steps: mqttSteps},
+		{name: "remote close at connect", faults: modemsim.Faults{RemoteCloseAfterBytes: 600}, steps: mqttSteps},
+		{name: "remote close mid-stream", faults: modemsim.Faults{RemoteCloseAfterBytes: 6000}, steps: mqttSteps},
+		{name: "pdp deact mid-stream", faults: modemsim.Faults{PDPDeactAfterBytes: 6000}, steps: mqttSteps},
+		{name: "data lost after SEND OK", faults: modemsim.Faults{LoseDataAfterBytes: 6000}, tweak: func(c *uplink.Config) { c.ReplyTimeout = time.Second }, steps: mqttSteps},
 		{name: "module hangs", faults: modemsim.Faults{HangAfterCommands: 14}, tweak: func(c *uplink.Config) { c.WindowTimeout = 8 * time.Second }},
 		{name: "module reboots", faults: modemsim.Faults{RebootAfterCommands: 14}},
 		{name: "garbage between answers", faults: modemsim.Faults{GarbageEvery: 3}, ok: true},
@@ -445,6 +446,8 @@ func TestModemLockBusy(t *testing.T) {
 	}
 }
 
+var mqttSteps = []string{session.StepConnect, session.StepPublish, session.StepWaitAcks}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -454,4 +457,81 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-var _ = slog.Default
+// fakeGPIO plays a board's power switch: the configured shell commands write
+// 1 or 0 to a file, and the switch powers the simulated module accordingly.
+func fakeGPIO(t *testing.T, sim *modemsim.Sim) (on, off string, flips func() []string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gpio-value")
+	ctx, cancel := context.WithCancel(context.Background())
+	var mu = make(chan struct{}, 1)
+	mu <- struct{}{}
+	var seen []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		last := ""
+		for ctx.Err() == nil {
+			b, _ := os.ReadFile(path)
+			v := string(bytes.TrimSpace(b))
+			if v != last && v != "" {
+				<-mu
+				seen = append(seen, v)
+				mu <- struct{}{}
+				if v == "1" {
+					sim.PowerOn()
+				} else {
+					sim.PowerOff()
+				}
+				last = v
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	flips = func() []string {
+		<-mu
+		defer func() { mu <- struct{}{} }()
+		return append([]string(nil), seen...)
+	}
+	// The commands wait until the switch has acted, as a GPIO write would.
+	return "echo 1 > " + path + " && sleep 0.05", "echo 0 > " + path + " && sleep 0.05", flips
+}
+
+func TestWindowPowerSwitch(t *testing.T) {
+	broker := startBroker(t, brokertest.Options{})
+	simCfg := modemsim.Fast()
+	simCfg.StartPoweredOff = true
+	sim := startSim(t, simCfg)
+	on, off, flips := fakeGPIO(t, sim)
+	q, dir := openQueue(t)
+	enqueueReadings(t, q, 20, 1)
+	cfg := modemConfig(sim, broker.Addr(), dir)
+	cfg.Power = uplink.PowerCommands{On: on, Off: off, BootWait: 100 * time.Millisecond}
+
+	sum, err := uplink.RunWindow(context.Background(), cfg, q)
+	if err != nil || sum.Acked != 20 {
+		t.Fatalf("window with a power switch: %+v %v", sum, err)
+	}
+	if sim.PoweredOn() {
+		t.Error("module still powered after the window")
+	}
+	if got := flips(); len(got) != 2 || got[0] != "1" || got[1] != "0" {
+		t.Errorf("power switch flips %v, want [1 0]", got)
+	}
+
+	// A module that stops answering is power-cycled and the window goes on.
+	enqueueReadings(t, q, 20, 1)
+	if err := sim.SetFaults(modemsim.Faults{HangAfterCommands: 1}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err = uplink.RunWindow(context.Background(), cfg, q)
+	if err != nil || sum.Acked != 20 {
+		t.Fatalf("window with a hung module: %+v %v", sum, err)
+	}
+	if got := flips(); len(got) < 6 {
+		t.Errorf("power switch flips %v: want on, off, on (cycle) ... off", got)
+	}
+	if sim.PoweredOn() {
+		t.Error("module still powered after the window")
+	}
+}

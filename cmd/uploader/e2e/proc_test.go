@@ -1,0 +1,163 @@
+package e2e
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// syncBuffer collects a child's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// proc is one child process of the suite. Each runs in its own process
+// group, so a kill also reaches whatever it started (power commands), and
+// t.Cleanup kills it if the test did not wait for it.
+type proc struct {
+	name   string
+	cmd    *exec.Cmd
+	stdout syncBuffer
+	stderr syncBuffer
+	start  time.Time
+	done   chan struct{} // closed when the process has exited
+	end    time.Time
+}
+
+// startProc starts program with args. stdin may be nil.
+func startProc(t *testing.T, stdin io.Reader, env []string, program string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: program + " " + strings.Join(args, " "), done: make(chan struct{})}
+	p.cmd = exec.Command(program, args...)
+	p.cmd.Stdin = stdin
+	p.cmd.Stdout = &p.stdout
+	p.cmd.Stderr = &p.stderr
+	p.cmd.Env = childEnv(env)
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.start = time.Now()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", p.name, err)
+	}
+	go func() {
+		_ = p.cmd.Wait() // the exit status is read from ProcessState
+		p.end = time.Now()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		if p.exited() {
+			return
+		}
+		p.signal(syscall.SIGKILL)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: still running 10 s after SIGKILL", p.name)
+		}
+	})
+	return p
+}
+
+// startUploader starts the built binary.
+func startUploader(t *testing.T, stdin io.Reader, env []string, args ...string) *proc {
+	t.Helper()
+	return startProc(t, stdin, env, uploaderBin, args...)
+}
+
+// childEnv is the test's environment without UPLOADER_* variables (a
+// developer's settings must not change what a scenario does), plus extra.
+func childEnv(extra []string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "UPLOADER_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// signal sends sig to the process group; a no-op once it has exited.
+func (p *proc) signal(sig syscall.Signal) {
+	if p.exited() {
+		return
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, sig) // ESRCH: it exited meanwhile
+}
+
+// wait waits for the exit, at most timeout; false when it is still running.
+func (p *proc) wait(timeout time.Duration) bool {
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// result is how a finished process ended.
+type result struct {
+	code    int // -1 when killed by a signal
+	stdout  string
+	stderr  string
+	elapsed time.Duration
+}
+
+func (r result) String() string {
+	return "exit " + strconv.Itoa(r.code) + " after " + r.elapsed.Round(time.Millisecond).String() +
+		"\n--- stdout:\n" + r.stdout + "--- stderr:\n" + r.stderr
+}
+
+// mustWait waits for the process and fails the test when it outlives
+// timeout (it is killed then).
+func (p *proc) mustWait(t *testing.T, timeout time.Duration) result {
+	t.Helper()
+	if !p.wait(timeout) {
+		p.signal(syscall.SIGKILL)
+		p.wait(10 * time.Second)
+		t.Fatalf("%s: still running after %v; killed\n--- stdout:\n%s--- stderr:\n%s", p.name, timeout, p.stdout.String(), p.stderr.String())
+	}
+	return p.result()
+}
+
+// result of an exited process.
+func (p *proc) result() result {
+	return result{code: p.cmd.ProcessState.ExitCode(), stdout: p.stdout.String(), stderr: p.stderr.String(), elapsed: p.end.Sub(p.start)}
+}
+
+// runUploader runs the binary to its end, at most timeout.
+func runUploader(t *testing.T, timeout time.Duration, stdin string, env []string, args ...string) result {
+	t.Helper()
+	var in io.Reader
+	if stdin != "" {
+		in = strings.NewReader(stdin)
+	}
+	return startUploader(t, in, env, args...).mustWait(t, timeout)
+}
