@@ -85,7 +85,7 @@ func (m *Modem) handleURC(name string) {
 	}
 	m.connMu.Unlock()
 	if name != urcRxData {
-		m.log.Warn("modem reported", "urc", name)
+		m.log.Info("modem reported", "urc", name)
 	}
 	m.poke()
 }

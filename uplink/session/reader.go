@@ -130,7 +130,7 @@ func readError(decErr, connErr error) error {
 	case connErr != nil && isConnClosed(connErr):
 		return fmt.Errorf("%w: read: %w", ErrBrokerDisconnect, connErr)
 	case connErr != nil:
-		return fmt.Errorf("read: %w", connErr)
+		return fmt.Errorf("receive: %w", connErr)
 	case errors.Is(decErr, io.EOF):
 		return fmt.Errorf("%w: connection closed", ErrBrokerDisconnect)
 	case errors.Is(decErr, io.ErrUnexpectedEOF), errors.Is(decErr, codec.ErrTruncated):
