@@ -80,7 +80,7 @@ func (d *Decoder) Next() (*Packet, error) {
 	}
 	first, err := d.r.ReadByte()
 	if err != nil {
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil, io.EOF
 		}
 		return nil, fmt.Errorf("read fixed header: %w", err)
@@ -116,7 +116,7 @@ func (d *Decoder) readRemainingLength() (value, n int, err error) {
 	for n < 4 {
 		b, err := d.r.ReadByte()
 		if err != nil {
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				return 0, 0, errTruncated("remaining length")
 			}
 			return 0, 0, fmt.Errorf("read remaining length: %w", err)

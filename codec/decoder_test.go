@@ -319,3 +319,39 @@ func TestAppendAckZeroAlloc(t *testing.T) {
 		t.Errorf("%v allocs per AppendAck, want 0", allocs)
 	}
 }
+
+// Nothing from one packet leaks into the next, whatever their types.
+func TestDecoderNoLeftovers(t *testing.T) {
+	v := codec.V5
+	var stream []byte
+	stream = must(t)(codec.AppendPublish(stream, v, &codec.Publish{Topic: "a", ContentType: "c", QoS: 1, PacketID: 1,
+		UserProperties: []codec.UserProperty{{Key: "k", Value: "v"}}}))
+	stream = must(t)(codec.AppendPacket(stream, v, &codec.Packet{Type: codec.TypePuback,
+		Ack: codec.Ack{PacketID: 2, ReasonCode: 0x80, ReasonString: "no"}}))
+	stream = must(t)(codec.AppendAck(stream, v, codec.TypePuback, 3, 0))
+	stream = must(t)(codec.AppendPublish(stream, v, &codec.Publish{Topic: "b"}))
+	d := codec.NewDecoder(bytes.NewReader(stream), v, 0)
+	var got []codec.Packet
+	for {
+		p, err := d.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, *p)
+	}
+	if len(got) != 4 {
+		t.Fatalf("decoded %d packets, want 4", len(got))
+	}
+	if a := got[2].Ack; a.ReasonCode != 0 || a.ReasonString != "" || len(a.UserProperties) != 0 {
+		t.Errorf("second PUBACK kept fields of the first: %+v", a)
+	}
+	if got[2].Publish.Topic != "" || got[2].Publish.ContentType != "" {
+		t.Errorf("PUBACK packet kept the PUBLISH: %+v", got[2].Publish)
+	}
+	if pub := got[3].Publish; pub.ContentType != "" || len(pub.UserProperties) != 0 || pub.PacketID != 0 {
+		t.Errorf("second PUBLISH kept fields of the first: %+v", pub)
+	}
+}

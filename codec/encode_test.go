@@ -40,6 +40,15 @@ func TestEncodeGolden(t *testing.T) {
 				SessionExpiryInterval: 3600, ReceiveMaximum: 20, MaximumPacketSize: 4096, TopicAliasMaximum: 10,
 				UserProperties: []codec.UserProperty{{Key: "site", Value: "n1"}}})
 		}},
+		{"connect-v31-will-auth", func(b []byte) ([]byte, error) {
+			return codec.AppendConnect(b, &codec.Connect{Version: codec.V31, ClientID: "c", CleanStart: true, KeepAlive: 60,
+				HasUsername: true, Username: "u", HasPassword: true, Password: []byte("p"),
+				Will: &codec.Will{Topic: "w", Payload: []byte("x"), QoS: 1, Retain: true}})
+		}},
+		{"connect-v5-will-properties", func(b []byte) ([]byte, error) {
+			return codec.AppendConnect(b, &codec.Connect{Version: v5, ClientID: "c", CleanStart: true,
+				Will: &codec.Will{Topic: "w", Payload: []byte("x"), DelayInterval: 5, ContentType: "t"}})
+		}},
 		{"publish-v311-qos0", func(b []byte) ([]byte, error) {
 			return codec.AppendPublish(b, v311, &codec.Publish{Topic: "a/b", Payload: []byte("hi")})
 		}},

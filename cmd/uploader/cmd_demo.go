@@ -1,4 +1,4 @@
-//go:build !nodemo
+//go:build !board
 
 package main
 

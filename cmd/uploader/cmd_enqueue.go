@@ -22,7 +22,17 @@ import (
 const maxLineBytes = 1 << 20
 
 func enqueueCommand(e *env) *cli.Command {
-	flags := concat(commonFlags(), queueFlags(), []cli.Flag{
+	flags := concat(commonFlags(), queueFlags(), enqueueOnlyFlags())
+	cmd := command("enqueue", "store one or more readings durably in the queue", "[PAYLOAD | -]", flags, func(c *cli.Context) error {
+		return runEnqueue(c, e)
+	})
+	cmd.Description = "Exits 0 only once every record of the call is on disk (fsync'd), all in one transaction.\n" +
+		"Bad input is rejected before anything is written (exit 2)."
+	return cmd
+}
+
+func enqueueOnlyFlags() []cli.Flag {
+	return []cli.Flag{
 		&cli.StringFlag{Name: "topic", Aliases: []string{"t"}, Usage: "MQTT topic of the reading(s)"},
 		&cli.IntFlag{Name: "qos", Value: 1, Usage: "MQTT QoS 0, 1 or 2 (QoS 0 records are deleted only after a PINGRESP proves delivery)"},
 		&cli.BoolFlag{Name: "retain", Usage: "set the MQTT retain flag"},
@@ -30,13 +40,7 @@ func enqueueCommand(e *env) *cli.Command {
 		&cli.BoolFlag{Name: "lines", Usage: "read stdin and make one record per line"},
 		&cli.BoolFlag{Name: "ndjson", Usage: `read stdin as one JSON object per line: {"topic","payload" or "payload_base64","qos","retain","ttl"}`},
 		int64Flag("max-payload", 256*1024, "largest accepted payload in bytes"),
-	})
-	cmd := command("enqueue", "store one or more readings durably in the queue", "[PAYLOAD | -]", flags, func(c *cli.Context) error {
-		return runEnqueue(c, e)
-	})
-	cmd.Description = "Exits 0 only once every record of the call is on disk (fsync'd), all in one transaction.\n" +
-		"Bad input is rejected before anything is written (exit 2)."
-	return cmd
+	}
 }
 
 func runEnqueue(c *cli.Context, e *env) error {

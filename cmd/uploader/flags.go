@@ -2,12 +2,10 @@ package main
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"github.com/urfave/cli/v2/altsrc"
 
 	"github.com/nbiot-uploader/uploader/codec"
 	"github.com/nbiot-uploader/uploader/queue"
@@ -25,23 +23,23 @@ func envName(flag string) []string {
 }
 
 func strFlag(name, value, usage string) cli.Flag {
-	return altsrc.NewStringFlag(&cli.StringFlag{Name: name, Value: value, Usage: usage, EnvVars: envName(name)})
+	return &cli.StringFlag{Name: name, Value: value, Usage: usage, EnvVars: envName(name)}
 }
 
 func intFlag(name string, value int, usage string) cli.Flag {
-	return altsrc.NewIntFlag(&cli.IntFlag{Name: name, Value: value, Usage: usage, EnvVars: envName(name)})
+	return &cli.IntFlag{Name: name, Value: value, Usage: usage, EnvVars: envName(name)}
 }
 
 func int64Flag(name string, value int64, usage string) cli.Flag {
-	return altsrc.NewInt64Flag(&cli.Int64Flag{Name: name, Value: value, Usage: usage, EnvVars: envName(name)})
+	return &cli.Int64Flag{Name: name, Value: value, Usage: usage, EnvVars: envName(name)}
 }
 
 func boolFlag(name, usage string) cli.Flag {
-	return altsrc.NewBoolFlag(&cli.BoolFlag{Name: name, Usage: usage, EnvVars: envName(name)})
+	return &cli.BoolFlag{Name: name, Usage: usage, EnvVars: envName(name)}
 }
 
 func durFlag(name string, value time.Duration, usage string) cli.Flag {
-	return altsrc.NewDurationFlag(&cli.DurationFlag{Name: name, Value: value, Usage: usage, EnvVars: envName(name)})
+	return &cli.DurationFlag{Name: name, Value: value, Usage: usage, EnvVars: envName(name)}
 }
 
 // commonFlags every command has.
@@ -131,37 +129,6 @@ func concat(groups ...[]cli.Flag) []cli.Flag {
 		all = append(all, g...)
 	}
 	return all
-}
-
-// withConfig returns a Before hook that fills flags from --config, after
-// flags and environment (altsrc only sets what neither set).
-func withConfig(flags []cli.Flag) cli.BeforeFunc {
-	return func(c *cli.Context) error {
-		path := c.String("config")
-		if path == "" {
-			return nil
-		}
-		var (
-			src altsrc.InputSourceContext
-			err error
-		)
-		if _, serr := os.Stat(path); serr != nil {
-			return usagef("--config %s: %v", path, serr)
-		}
-		switch strings.ToLower(filepath.Ext(path)) {
-		case ".toml":
-			src, err = altsrc.NewTomlSourceFromFile(path)
-		default:
-			src, err = altsrc.NewYamlSourceFromFile(path)
-		}
-		if err != nil {
-			return usagef("--config %s: %v", path, oneLine(err.Error()))
-		}
-		if err := altsrc.ApplyInputSourceValues(c, src, flags); err != nil {
-			return usagef("--config %s: %v", path, oneLine(err.Error()))
-		}
-		return nil
-	}
 }
 
 // command builds a subcommand whose flags also come from env and --config.

@@ -1,0 +1,32 @@
+//go:build board
+
+package main
+
+import (
+	"errors"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Board binaries are built with -tags board. They leave out the two
+// workstation tools — the demo, which embeds an MQTT broker (mochi-mqtt), and
+// the SIM7000 simulator — that a site never runs, to keep the stripped
+// linux/mipsle binary within what an OpenWrt board's flash holds.
+
+func demoCommand(*env) *cli.Command {
+	return workstationOnly("demo", "the whole job on this machine with an embedded broker and a simulated SIM7000")
+}
+
+func simulateCommand(*env) *cli.Command {
+	return workstationOnly("simulate", "run a simulated SIM7000 on a pseudo-terminal")
+}
+
+func workstationOnly(name, what string) *cli.Command {
+	return &cli.Command{
+		Name:  name,
+		Usage: what + " (not in board builds)",
+		Action: func(*cli.Context) error {
+			return errors.New(name + " is not built into this board binary (built with -tags board); run it from the source tree: go run ./cmd/uploader " + name)
+		},
+	}
+}
