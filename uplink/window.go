@@ -55,9 +55,11 @@ func stepErr(step string, err error) error {
 	return &StepError{Step: step, Err: err}
 }
 
-// radioOffBudget is how long switching the radio off may take after the
-// window's own deadline has passed: leaving the radio on would drain the
-// battery until the next window, so it gets time of its own.
+// radioOffBudget is how long the teardown (closing the connection, then
+// switching the radio off) may take in all, even after the window's own
+// deadline has passed or SIGTERM arrived: leaving the radio on would drain
+// the battery until the next window, so it gets time of its own — one
+// budget shared by every teardown step, so a hung module cannot stretch it.
 const radioOffBudget = 15 * time.Second
 
 // simReadyWait bounds the wait for the SIM after CFUN=1 (the manual's
@@ -90,6 +92,7 @@ func RunWindow(ctx context.Context, cfg Config, q *queue.Queue) (Summary, error)
 		default:
 			err = w.runTCP(wctx)
 		}
+		w.endTeardown()
 		cancel()
 	}
 	sum.End = time.Now()
@@ -117,6 +120,24 @@ type window struct {
 	log   *slog.Logger
 	sum   *Summary
 	start time.Time
+
+	teardownCtx    context.Context
+	teardownCancel context.CancelFunc
+}
+
+// teardown is the context every teardown step shares: radioOffBudget from
+// the first step on, detached from the window's cancellation.
+func (w *window) teardown(ctx context.Context) context.Context {
+	if w.teardownCtx == nil {
+		w.teardownCtx, w.teardownCancel = context.WithTimeout(context.WithoutCancel(ctx), radioOffBudget)
+	}
+	return w.teardownCtx
+}
+
+func (w *window) endTeardown() {
+	if w.teardownCancel != nil {
+		w.teardownCancel()
+	}
 }
 
 func (w *window) runTCP(ctx context.Context) error {
@@ -145,7 +166,9 @@ func (w *window) runModem(ctx context.Context) (err error) {
 			return stepErr(StepPowerOn, err)
 		}
 		defer func() {
-			offCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), radioOffBudget)
+			// Cutting the supply is the last resort: it gets its own time
+			// even when the shared teardown budget is spent.
+			offCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), powerCommandTimeout)
 			defer cancel()
 			if perr := runPowerCommand(offCtx, "off", cfg.Power.Off); perr != nil {
 				w.log.Error("power off failed", "err", perr)
@@ -164,8 +187,7 @@ func (w *window) runModem(ctx context.Context) (err error) {
 	// Everything from here on runs with the radio possibly on: switch it
 	// off whatever happens, with a budget of its own.
 	defer func() {
-		offCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), radioOffBudget)
-		defer cancel()
+		offCtx := w.teardown(ctx)
 		if cfg.Power.Configured() {
 			if perr := m.PowerDown(offCtx); perr != nil {
 				w.log.Warn("AT+CPOWD=1 failed; cutting power anyway", "err", perr)
@@ -216,9 +238,7 @@ func (w *window) runModem(ctx context.Context) (err error) {
 		return stepErr(StepTCPConnect, err)
 	}
 	err = w.session(ctx, conn, conn)
-	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), radioOffBudget)
-	defer cancel()
-	cerr := conn.CloseContext(closeCtx)
+	cerr := conn.CloseContext(w.teardown(ctx))
 	if err == nil && cerr != nil {
 		// Everything acknowledged is already deleted; a failed close only
 		// costs the module's clean-up, which AT+CFUN=0 does anyway.
