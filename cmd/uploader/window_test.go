@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,4 +174,66 @@ func TestSimulateCommand(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "--faults") {
 		t.Errorf("bad fault: exit %d %q", code, stderr)
 	}
+}
+
+// The daemon runs windows on its schedule and ends cleanly (exit 0, radio
+// off) when its context is cancelled, as SIGTERM does.
+func TestRunDaemon(t *testing.T) {
+	broker := startBroker(t)
+	sim := startSim(t, "")
+	db := tempDB(t)
+	if code, _, e := runApp(t, "a\nb\nc\n", "enqueue", "--db", db, "--topic", "s/1", "--lines"); code != 0 {
+		t.Fatal(e)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"uploader", "run", "--db", db, "--device", sim.Path(), "--broker", broker.Addr(),
+			"--username", "u", "--password", "pw", "--apn", "iot", "--schedule", "@every 1s"}, strings.NewReader(""), &out, &errb)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(errb.String(), "window done") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no window done; log:\n%s", errb.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !broker.WaitCount(3, 5*time.Second) {
+		t.Fatalf("daemon delivered %d of 3", broker.Count())
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("run exit %d after cancel; log:\n%s", code, errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop after cancel")
+	}
+	if !strings.Contains(errb.String(), "window done") || !strings.Contains(errb.String(), "uploader daemon stopped") {
+		t.Errorf("daemon log lacks the window line:\n%s", errb.String())
+	}
+	if sim.RadioOn() {
+		t.Error("radio on after the daemon stopped")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
