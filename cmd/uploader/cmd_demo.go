@@ -22,24 +22,24 @@ import (
 )
 
 func demoCommand(e *env) *cli.Command {
-	return &cli.Command{
-		Name:  "demo",
-		Usage: "the whole job on this machine: an in-process MQTT broker, a simulated SIM7000, real readings, one real window",
-		Description: "Starts an MQTT broker (mochi-mqtt) on 127.0.0.1 with a password, a simulated SIM7000 on a pseudo-terminal,\n" +
-			"enqueues realistic sensor readings into a fresh queue file, runs one window through the real serial code path,\n" +
-			"and shows what the broker received next to what was enqueued. Needs nothing installed.",
-		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "readings", Value: 300, Usage: "how many readings to enqueue"},
-			&cli.StringFlag{Name: "mqtt-version", Value: "5", Usage: "MQTT protocol: 3.1, 3.1.1 or 5 (5 shows topic aliases)"},
-			&cli.StringFlag{Name: "profile", Value: "fast", Usage: "simulator timing profile: fast, nbiot or ltem"},
-			&cli.IntFlag{Name: "sim-baud", Value: 115200, Usage: "serial pacing of the simulated UART (0 = unpaced)"},
-			&cli.BoolFlag{Name: "virtual-clock", Usage: "model the radio's delays on a virtual clock instead of waiting for them"},
-			&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "log level"},
-			&cli.BoolFlag{Name: "trace", Usage: "log every AT line in and out (needs --log-level debug)"},
-		},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
-		Action:       func(c *cli.Context) error { return runDemo(c, e) },
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "configuration file (YAML, or TOML when it ends in .toml); keys are the flag names", EnvVars: envName("config")},
+		intFlag("readings", 300, "how many readings to enqueue"),
+		strFlag("mqtt-version", "5", "MQTT protocol: 3.1, 3.1.1 or 5 (5 shows topic aliases)"),
+		strFlag("profile", "fast", "simulator timing profile: fast, nbiot or ltem"),
+		intFlag("sim-baud", 115200, "serial pacing of the simulated UART (0 = unpaced)"),
+		boolFlag("virtual-clock", "model the radio's delays on a virtual clock instead of waiting for them (use with --profile nbiot)"),
+		strFlag("log-level", "warn", "log level"),
+		boolFlag("trace", "log every AT line in and out (needs --log-level debug)"),
 	}
+	cmd := command("demo", "the whole job on this machine: an in-process MQTT broker, a simulated SIM7000, real readings, one real window", "", flags, func(c *cli.Context) error {
+		return runDemo(c, e)
+	})
+	cmd.Description = "Starts an MQTT broker (mochi-mqtt) on 127.0.0.1 with a password, a simulated SIM7000 on a pseudo-terminal,\n" +
+		"enqueues realistic sensor readings into a fresh queue file, runs one window through the real serial code path,\n" +
+		"and shows what the broker received next to what was enqueued. Needs nothing installed.\n" +
+		"Try --profile nbiot --virtual-clock to see the modelled NB-IoT radio-on time."
+	return cmd
 }
 
 const (

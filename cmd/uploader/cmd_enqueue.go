@@ -32,13 +32,14 @@ func enqueueCommand(e *env) *cli.Command {
 }
 
 func enqueueOnlyFlags() []cli.Flag {
+	topic := &cli.StringFlag{Name: "topic", Aliases: []string{"t"}, Usage: "MQTT topic of the reading(s)", EnvVars: envName("topic")}
 	return []cli.Flag{
-		&cli.StringFlag{Name: "topic", Aliases: []string{"t"}, Usage: "MQTT topic of the reading(s)"},
-		&cli.IntFlag{Name: "qos", Value: 1, Usage: "MQTT QoS 0, 1 or 2 (QoS 0 records are deleted only after a PINGRESP proves delivery)"},
-		&cli.BoolFlag{Name: "retain", Usage: "set the MQTT retain flag"},
-		&cli.DurationFlag{Name: "ttl", Usage: "drop the reading if it is not sent within this time (0 = never)"},
-		&cli.BoolFlag{Name: "lines", Usage: "read stdin and make one record per line"},
-		&cli.BoolFlag{Name: "ndjson", Usage: `read stdin as one JSON object per line: {"topic","payload" or "payload_base64","qos","retain","ttl"}`},
+		topic,
+		intFlag("qos", 1, "MQTT QoS 0, 1 or 2 (QoS 0 records are deleted only after a PINGRESP proves delivery)"),
+		boolFlag("retain", "set the MQTT retain flag"),
+		durFlag("ttl", 0, "drop the reading if it is not sent within this time (0 = never)"),
+		boolFlag("lines", "read stdin and make one record per line"),
+		boolFlag("ndjson", `read stdin as one JSON object per line: {"topic","payload" or "payload_base64","qos","retain","ttl"}`),
 		int64Flag("max-payload", 256*1024, "largest accepted payload in bytes"),
 	}
 }

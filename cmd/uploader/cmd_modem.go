@@ -25,7 +25,7 @@ func modemFlags() []cli.Flag {
 func modemCommand(e *env) *cli.Command {
 	checkFlags := concat(commonFlags(), modemFlags(), []cli.Flag{
 		durFlag("registration-timeout", time.Minute, "longest wait for network registration"),
-		&cli.BoolFlag{Name: "keep-radio-on", Usage: "leave the radio on afterwards (default: AT+CFUN=0)"},
+		boolFlag("keep-radio-on", "leave the radio on afterwards (default: AT+CFUN=0)"),
 	})
 	atFlags := concat(commonFlags(), modemFlags(), []cli.Flag{
 		durFlag("timeout", 10*time.Second, "longest wait for the final answer"),

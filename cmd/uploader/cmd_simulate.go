@@ -13,24 +13,19 @@ import (
 
 func simulateCommand(e *env) *cli.Command {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "profile", Value: "fast", Usage: "timing profile: fast (no delays), nbiot or ltem (figures of the performance model)", EnvVars: envName("sim-profile")},
-		&cli.StringFlag{Name: "faults", Usage: "comma-separated faults, e.g. remote-close=500,hang=20,error=CIPSEND:3,garbage=5,reboot=30,pdp-deact=1000,connect-fail,no-registration,lose-data=800,slow=200ms", EnvVars: envName("sim-faults")},
-		&cli.IntFlag{Name: "csq", Value: -1, Usage: "signal quality the module reports (0-31, 99 unknown; -1 = profile default)"},
-		&cli.IntFlag{Name: "sim-baud", Value: -1, Usage: "serial pacing in baud (0 = unpaced; -1 = profile default)"},
-		&cli.BoolFlag{Name: "virtual-clock", Usage: "advance a virtual clock instead of sleeping for modelled delays"},
-		&cli.StringFlag{Name: "log-level", Value: "warn", Usage: "log level of the simulator"},
+		&cli.StringFlag{Name: "config", Usage: "configuration file (YAML, or TOML when it ends in .toml); keys are the flag names", EnvVars: envName("config")},
+		strFlag("profile", "fast", "timing profile: fast (no delays), nbiot or ltem (figures of the performance model)"),
+		strFlag("faults", "", "comma-separated faults, e.g. remote-close=500,hang=20,error=CIPSEND:3,garbage=5,reboot=30,pdp-deact=1000,connect-fail,no-registration,lose-data=800,slow=200ms"),
+		intFlag("csq", -1, "signal quality the module reports (0-31, 99 unknown; -1 = profile default)"),
+		intFlag("sim-baud", -1, "serial pacing in baud (0 = unpaced; -1 = profile default)"),
+		boolFlag("virtual-clock", "advance a virtual clock instead of sleeping for modelled delays"),
+		strFlag("log-level", "warn", "log level of the simulator"),
 	}
-	cmd := &cli.Command{
-		Name:  "simulate",
-		Usage: "run a simulated SIM7000 on a pseudo-terminal (prints its device path; runs until interrupted)",
-		Description: "Point uploader at the printed device: uploader flush --device /dev/pts/N --broker 127.0.0.1:1883 ...\n" +
-			"The simulated module opens real TCP connections. On exit it prints its accounting as JSON.",
-		Flags: flags,
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{err}
-		},
-		Action: func(c *cli.Context) error { return runSimulate(c, e) },
-	}
+	cmd := command("simulate", "run a simulated SIM7000 on a pseudo-terminal (prints its device path; runs until interrupted)", "", flags, func(c *cli.Context) error {
+		return runSimulate(c, e)
+	})
+	cmd.Description = "Point uploader at the printed device: uploader flush --device /dev/pts/N --broker 127.0.0.1:1883 ...\n" +
+		"The simulated module opens real TCP connections. On exit it prints its accounting as JSON."
 	return cmd
 }
 

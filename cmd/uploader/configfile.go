@@ -272,16 +272,21 @@ func withConfig(flags []cli.Flag) cli.BeforeFunc {
 
 // knownFlag reports whether any command has a flag of that name.
 func knownFlag(name string) bool {
-	groups := [][]cli.Flag{commonFlags(), queueFlags(), windowFlags(), scheduleFlags(), modemFlags(), enqueueOnlyFlags(),
-		{&cli.StringFlag{Name: "timeout"}, &cli.StringFlag{Name: "keep-radio-on"}}}
-	for _, g := range groups {
-		for _, f := range g {
-			for _, n := range f.Names() {
-				if n == name {
-					return true
+	var walk func([]*cli.Command) bool
+	walk = func(cmds []*cli.Command) bool {
+		for _, c := range cmds {
+			for _, f := range c.Flags {
+				for _, n := range f.Names() {
+					if n == name {
+						return true
+					}
 				}
 			}
+			if walk(c.Subcommands) {
+				return true
+			}
 		}
+		return false
 	}
-	return false
+	return walk(newApp(&env{}).Commands)
 }
