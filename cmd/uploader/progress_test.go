@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// openPTY gives a terminal pair, so flush sees a terminal on stderr.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	master = os.NewFile(uintptr(fd), "/dev/ptmx")
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { slave.Close(); master.Close() })
+	return master, slave
+}
+
+func TestFlushProgressOnTerminal(t *testing.T) {
+	broker := startBroker(t)
+	sim := startSim(t, "")
+	db := tempDB(t)
+	var lines strings.Builder
+	for i := 0; i < 400; i++ {
+		fmt.Fprintf(&lines, "reading %d\n", i)
+	}
+	if code, _, e := runApp(t, lines.String(), "enqueue", "--db", db, "--topic", "s/1", "--lines"); code != 0 {
+		t.Fatal(e)
+	}
+	master, slave := openPTY(t)
+	var mu sync.Mutex
+	var screen bytes.Buffer
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			mu.Lock()
+			screen.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var out bytes.Buffer
+	code := run(context.Background(), []string{"uploader", "flush", "--db", db, "--device", sim.Path(), "--broker", broker.Addr(),
+		"--username", "u", "--password", "pw", "--apn", "iot", "--log-level", "warn"}, strings.NewReader(""), &out, slave)
+	if code != 0 {
+		t.Fatalf("flush exit %d: %s", code, out.String())
+	}
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	got := screen.String()
+	mu.Unlock()
+	if !strings.Contains(got, "\r") || !strings.Contains(got, "of 400 records acknowledged") || !strings.Contains(got, "bytes/s") {
+		t.Errorf("no live progress line on the terminal: %q", got)
+	}
+	// Not a terminal: plain log lines, no carriage returns.
+	var errb bytes.Buffer
+	code = run(context.Background(), []string{"uploader", "flush", "--db", db, "--device", sim.Path(), "--broker", broker.Addr(),
+		"--username", "u", "--password", "pw", "--apn", "iot"}, strings.NewReader(""), io.Discard, &errb)
+	if code != 0 || strings.Contains(errb.String(), "\r") {
+		t.Errorf("exit %d; log on a pipe has carriage returns: %q", code, errb.String())
+	}
+}
