@@ -147,17 +147,17 @@ func command(name, usage, argsUsage string, flags []cli.Flag, action cli.ActionF
 }
 
 func openQueue(c *cli.Context) (*queue.Queue, error) {
-	opts := &queue.Options{BusyTimeout: c.Duration("queue-busy-timeout")}
-	if c.IsSet("max-records") || c.Int64("max-records") != 0 {
-		if c.Int64("max-records") < 0 {
-			return nil, usagef("--max-records %d is negative", c.Int64("max-records"))
-		}
-		opts.MaxRecords = c.Int64("max-records")
+	opts := &queue.Options{
+		BusyTimeout: c.Duration("queue-busy-timeout"),
+		MaxRecords:  c.Int64("max-records"),
+		MaxBytes:    c.Int64("max-bytes"),
 	}
-	if c.Int64("max-bytes") < 0 {
-		return nil, usagef("--max-bytes %d is negative", c.Int64("max-bytes"))
+	if opts.MaxRecords < 0 {
+		return nil, usagef("--max-records %d is negative", opts.MaxRecords)
 	}
-	opts.MaxBytes = c.Int64("max-bytes")
+	if opts.MaxBytes < 0 {
+		return nil, usagef("--max-bytes %d is negative", opts.MaxBytes)
+	}
 	switch p := c.String("queue-policy"); p {
 	case "drop-oldest", "":
 		opts.Policy = queue.DropOldest
