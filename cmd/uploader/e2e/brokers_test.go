@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +31,19 @@ type delivery struct {
 	ID    string // the reading's id, from its JSON payload; "" if it has none
 	Seq   string // MQTT 5 user property "seq"; "" otherwise
 	QoS   byte
+	// Garble is, when the payload is no reading (ID ""), its head and
+	// tail, to show what reached the broker instead.
+	Garble string
+}
+
+// newDelivery decodes what a subscriber received.
+func newDelivery(topic string, payload []byte, seq string, qos byte) delivery {
+	d := delivery{Topic: topic, ID: readingID(payload), Seq: seq, QoS: qos}
+	if d.ID == "" {
+		head, tail := payload[:min(len(payload), 24)], payload[max(0, len(payload)-24):]
+		d.Garble = fmt.Sprintf("%d bytes %q ... %q", len(payload), head, tail)
+	}
+	return d
 }
 
 // broker is a real broker the uploader delivers to.
@@ -90,7 +104,7 @@ func (w mochiWatcher) Deliveries() []delivery {
 	var ds []delivery
 	for _, m := range w.b.Messages()[w.from:] {
 		if strings.HasPrefix(m.Topic, w.prefix) {
-			ds = append(ds, delivery{Topic: m.Topic, ID: readingID(m.Payload), Seq: m.Seq, QoS: m.QoS})
+			ds = append(ds, newDelivery(m.Topic, m.Payload, m.Seq, m.QoS))
 		}
 	}
 	return ds
@@ -128,7 +142,16 @@ func startMosquitto(t *testing.T) *mosquittoBroker {
 			t.Fatal(err)
 		}
 		p := startProc(t, nil, nil, bin, "-c", conf)
-		if lastErr = waitListening(addr, p, 10*time.Second); lastErr == nil {
+		lastErr = waitListening(addr, p, 10*time.Second)
+		if lastErr == nil {
+			// Whoever answered must be this mosquitto, not a process that
+			// took the port first (mosquitto then exits at once).
+			time.Sleep(100 * time.Millisecond)
+			if p.exited() {
+				lastErr = fmt.Errorf("mosquitto exited: %s", p.result())
+			}
+		}
+		if lastErr == nil {
 			t.Cleanup(func() {
 				p.signal(syscall.SIGTERM)
 				p.wait(10 * time.Second)
@@ -231,6 +254,8 @@ type subscriber struct {
 	done   chan struct{}
 }
 
+var subscriberCount atomic.Int64
+
 // subscriberIdle bounds each wait of the read loop; the suite's scenarios
 // never leave a subscriber silent that long.
 const subscriberIdle = 10 * time.Minute
@@ -251,7 +276,7 @@ func subscribe(addr, user, password, filter string) (*subscriber, error) {
 
 func (s *subscriber) handshake(user, password, filter string) error {
 	_ = s.conn.SetDeadline(time.Now().Add(5 * time.Second))
-	connect := &codec.Connect{Version: codec.V5, ClientID: fmt.Sprintf("e2e-sub-%d", time.Now().UnixNano()%1e12),
+	connect := &codec.Connect{Version: codec.V5, ClientID: fmt.Sprintf("e2e-sub-%d-%d", os.Getpid(), subscriberCount.Add(1)),
 		CleanStart: true, HasUsername: true, Username: user, HasPassword: true, Password: []byte(password)}
 	pkt, err := codec.AppendConnect(nil, connect)
 	if err != nil {
@@ -300,12 +325,13 @@ func (s *subscriber) readLoop() {
 		if p.Type != codec.TypePublish {
 			continue
 		}
-		d := delivery{Topic: p.Publish.Topic, ID: readingID(p.Publish.Payload), QoS: p.Publish.QoS}
+		seq := ""
 		for _, up := range p.Publish.UserProperties {
 			if up.Key == "seq" {
-				d.Seq = up.Value
+				seq = up.Value
 			}
 		}
+		d := newDelivery(p.Publish.Topic, p.Publish.Payload, seq, p.Publish.QoS)
 		s.mu.Lock()
 		s.ds = append(s.ds, d)
 		s.mu.Unlock()

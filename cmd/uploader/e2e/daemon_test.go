@@ -9,9 +9,10 @@ import (
 	"time"
 )
 
-// TestDaemon runs `uploader run` on a one-second schedule while several
-// sensor scripts enqueue: everything they stored arrives, exactly once,
-// and SIGTERM stops the daemon with exit 0 and the radio off.
+// TestDaemon runs `uploader run` on a one-second schedule (given as
+// UPLOADER_SCHEDULE) while several sensor scripts enqueue: everything they
+// stored arrives, exactly once, and SIGTERM stops the daemon with exit 0
+// and the radio off.
 func TestDaemon(t *testing.T) {
 	requireE2E(t)
 	for _, bc := range bothBrokers(t) {
@@ -26,36 +27,44 @@ func TestDaemon(t *testing.T) {
 			}
 			s := newScenario(t, bc.brk, version)
 			sim := startSimulator(t, "")
-			daemon := startUploader(t, nil, nil, s.windowArgs("run", sim.path, s.brk.Addr(), "--schedule", "@every 1s")...)
+			// The schedule comes from the environment, as a service unit
+			// would set it.
+			daemon := startUploader(t, nil, []string{"UPLOADER_SCHEDULE=@every 1s"}, s.windowArgs("run", sim.path, s.brk.Addr())...)
 
 			var wg sync.WaitGroup
 			for producer := range 3 {
 				wg.Go(func() {
 					for call := range 6 {
 						ids := s.newIDs(5)
-						r := runUploader(t, processTimeout, linesInput(ids), nil,
+						r, err := tryUploader(t, processTimeout, linesInput(ids), nil,
 							s.enqueueArgs("--topic", fmt.Sprintf("%s/p%d", s.prefix, producer), "--qos", fmt.Sprint(call%2), "--lines")...)
-						if r.code != 0 {
-							t.Errorf("enqueue while the daemon runs: %s", r)
+						if err != nil || r.code != 0 {
+							t.Errorf("enqueue while the daemon runs: %v %s", err, r)
 							continue
 						}
 						s.led.confirm(ids)
-						time.Sleep(time.Duration(100+40*call) * time.Millisecond)
+						time.Sleep(time.Duration(200+50*call) * time.Millisecond) // about 2 s in all: several windows
 					}
 				})
 			}
 			wg.Wait()
+			// Stop once the daemon has emptied the queue: readings the broker
+			// already routed may still wait for their acknowledgement.
 			deadline := time.Now().Add(20 * time.Second)
-			for !s.led.allConfirmedIn(s.watch.Deliveries()) && time.Now().Before(deadline) && !daemon.exited() {
-				time.Sleep(50 * time.Millisecond)
+			for time.Now().Before(deadline) && !daemon.exited() {
+				if s.led.allConfirmedIn(s.watch.Deliveries()) && s.status().Depth == 0 {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
 			}
 			daemon.signal(syscall.SIGTERM)
 			r := daemon.mustWait(t, faultyWindowDeadline)
 			s.checkNoSecret(r)
-			if r.code != 0 || !strings.Contains(r.stderr, "window done") {
-				t.Errorf("the daemon must run windows and exit 0 on SIGTERM: %s", r)
+			done, failed := strings.Count(r.stderr, `msg="window done"`), strings.Count(r.stderr, `msg="window failed"`)
+			t.Logf("daemon ran %d windows (%d failed)", done+failed, failed)
+			if r.code != 0 || done < 2 {
+				t.Errorf("the daemon must run windows while readings arrive and exit 0 on SIGTERM: %s", r)
 			}
-			t.Logf("daemon ran %d windows (%d failed)", strings.Count(r.stderr, "msg=\"window done\""), strings.Count(r.stderr, "msg=\"window failed\""))
 			s.checkRadioOff(sim.path)
 			sim.stop(t)
 			if st := s.status(); st.Depth != 0 {
@@ -100,19 +109,11 @@ func TestDaemonStopsMidWindow(t *testing.T) {
 	if st.Depth != st.LastWindow.Queued-int64(st.LastWindow.Acked) {
 		t.Errorf("queue depth %d, want %d queued - %d acknowledged", st.Depth, st.LastWindow.Queued, st.LastWindow.Acked)
 	}
-	// The radio state is read from the simulator's accounting, not with
-	// `modem at AT+CFUN?`: the slow module's late answers to the interrupted
-	// window would answer the wrong commands
-	// (TestKnownBugStaleAnswerAfterInterruptedWindow). The radio is on from
-	// the module's boot, so the time it was off is elapsed - radio on; it
-	// must cover the quiet second after the daemon's exit.
-	const quiet = time.Second
-	time.Sleep(quiet)
-	acc := sim.stop(t)
-	if off := acc.ElapsedSeconds - acc.RadioOnSeconds; acc.RadioOnPeriods != 1 || off < (quiet - 200*time.Millisecond).Seconds() {
-		t.Errorf("the radio was not switched off when the daemon stopped: off %.2f s of the last %.1f s, %d radio-on periods",
-			off, quiet.Seconds(), acc.RadioOnPeriods)
-	}
+	// The radio state is read from the simulator's accounting rather than
+	// with AT+CFUN?: right after an interrupted window the slow module's
+	// late answers are still on their way (TestNoStaleAnswerAfterInterruptedWindow
+	// covers that path).
+	sim.stopExpectRadioOff(t, time.Second)
 	inFlight := s.stableDeliveries()
 	if st.Depth > 0 {
 		s.cleanWindow()

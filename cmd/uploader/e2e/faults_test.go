@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // faultCase is one fault of the simulator, tuned to hit in the middle of a
@@ -128,5 +129,44 @@ func runFaultCell(t *testing.T, brk broker, fc faultCase, qos int, version strin
 	if st.Depth > 0 {
 		s.cleanWindow()
 	}
+	s.account(lw.Sent-lw.Acked, idSet(inFlight))
+}
+
+// TestHangWithPowerSwitch: with a power switch configured, a hung module
+// is powered off at the end of the failed window, so the radio ends off
+// even though the module answers nothing. The simulator stands in for the
+// supply: --power-off-cmd ends its process (it prints its accounting and
+// exits 0, as on any SIGTERM).
+func TestHangWithPowerSwitch(t *testing.T) {
+	requireE2E(t)
+	s := newScenario(t, startMochi(t), "5")
+	s.enqueueConcurrently(matrixReadings, 1)
+	sim := startSimulator(t, "hang=24")
+	powerOff := fmt.Sprintf("kill -TERM %d", sim.p.cmd.Process.Pid)
+	r := s.flush(sim.path, "--power-on-cmd", "true", "--power-off-cmd", powerOff, "--boot-wait", "10ms")
+	st := s.status()
+	lw := st.LastWindow
+	if lw == nil {
+		t.Fatalf("no window summary stored; flush: %s", r)
+	}
+	if r.code != 1 || !slices.Contains(mqttSteps, lw.Step) || r.elapsed > faultyWindowDeadline {
+		t.Errorf("a hung module must fail the window in the MQTT session within %v: %s", faultyWindowDeadline, r)
+	}
+	if lw.RadioOffError != "" {
+		t.Errorf("the power switch did not take the module off: %s", lw.RadioOffError)
+	}
+	if !sim.p.wait(5 * time.Second) {
+		t.Fatalf("the window ended without cutting the module's power (the simulator still runs): %s", r)
+	}
+	if sr := sim.p.result(); sr.code != 0 {
+		t.Errorf("the simulator did not end as on a power cut: %s", sr)
+	}
+	t.Logf("hung window with a power switch: exit %d after %v: %s; %d of %d acknowledged, %d sent",
+		r.code, r.elapsed.Round(time.Millisecond), lw.Error, lw.Acked, lw.Queued, lw.Sent)
+	inFlight := s.stableDeliveries()
+	if st.Depth != lw.Queued-int64(lw.Acked) {
+		t.Errorf("queue depth %d, want %d queued - %d acknowledged", st.Depth, lw.Queued, lw.Acked)
+	}
+	s.cleanWindow()
 	s.account(lw.Sent-lw.Acked, idSet(inFlight))
 }

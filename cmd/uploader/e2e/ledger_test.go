@@ -67,7 +67,10 @@ type tally struct {
 	received   map[string]int // id -> copies received
 	lost       []string       // confirmed, never received
 	dups       map[string]int // id -> copies beyond the first
-	unexpected []string       // received, never enqueued (or without an id)
+	unexpected []string       // received, never enqueued
+	// garbled lists deliveries whose payload is not a reading at all (no
+	// id): bytes that were never enqueued reached the broker as a PUBLISH.
+	garbled []string
 	// torn lists uncertain calls of which some but not all readings arrived:
 	// a broken transaction.
 	torn []string
@@ -81,6 +84,10 @@ func (l *ledger) tally(ds []delivery) tally {
 	defer l.mu.Unlock()
 	tl := tally{enqueued: len(l.confirmed), received: map[string]int{}, dups: map[string]int{}, uncertainCalls: len(l.calls)}
 	for _, d := range ds {
+		if d.ID == "" {
+			tl.garbled = append(tl.garbled, fmt.Sprintf("on %s with seq %q: %s", d.Topic, d.Seq, d.Garble))
+			continue
+		}
 		tl.received[d.ID]++
 		if !l.confirmed[d.ID] {
 			if _, ok := l.uncertain[d.ID]; !ok {
@@ -127,8 +134,8 @@ func (tl tally) duplicates() int {
 }
 
 func (tl tally) String() string {
-	return fmt.Sprintf("enqueued %d, received %d distinct, lost %d, duplicates %d, unexpected %d",
-		tl.enqueued, len(tl.received), len(tl.lost), tl.duplicates(), len(tl.unexpected))
+	return fmt.Sprintf("enqueued %d, received %d distinct, lost %d, duplicates %d, unexpected %d, garbled %d",
+		tl.enqueued, len(tl.received), len(tl.lost), tl.duplicates(), len(tl.unexpected), len(tl.garbled))
 }
 
 // firstN lists at most n items, for failure messages.
@@ -146,6 +153,9 @@ func seqProblems(ds []delivery) []string {
 	seqOf := map[string]string{}
 	idOf := map[string]string{}
 	for _, d := range ds {
+		if d.ID == "" {
+			continue // garbled: reported on its own
+		}
 		if d.Seq == "" {
 			problems = append(problems, fmt.Sprintf("%s arrived without a seq property", d.ID))
 			continue

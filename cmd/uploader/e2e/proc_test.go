@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -47,6 +48,15 @@ type proc struct {
 // startProc starts program with args. stdin may be nil.
 func startProc(t *testing.T, stdin io.Reader, env []string, program string, args ...string) *proc {
 	t.Helper()
+	p, err := launch(t, stdin, env, program, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// launch is startProc for any goroutine: it reports instead of failing.
+func launch(t *testing.T, stdin io.Reader, env []string, program string, args ...string) (*proc, error) {
 	p := &proc{name: program + " " + strings.Join(args, " "), done: make(chan struct{})}
 	p.cmd = exec.Command(program, args...)
 	p.cmd.Stdin = stdin
@@ -56,7 +66,7 @@ func startProc(t *testing.T, stdin io.Reader, env []string, program string, args
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p.start = time.Now()
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", p.name, err)
+		return nil, fmt.Errorf("start %s: %w", p.name, err)
 	}
 	go func() {
 		_ = p.cmd.Wait() // the exit status is read from ProcessState
@@ -74,7 +84,7 @@ func startProc(t *testing.T, stdin io.Reader, env []string, program string, args
 			t.Errorf("%s: still running 10 s after SIGKILL", p.name)
 		}
 	})
-	return p
+	return p, nil
 }
 
 // startUploader starts the built binary.
@@ -85,13 +95,22 @@ func startUploader(t *testing.T, stdin io.Reader, env []string, args ...string) 
 
 // childEnv is the test's environment without UPLOADER_* variables (a
 // developer's settings must not change what a scenario does), plus extra.
+// A race-enabled binary would sleep a second before every exit
+// (GORACE atexit_sleep_ms defaults to 1000), which the suite's hundreds of
+// processes cannot afford.
 func childEnv(extra []string) []string {
 	var env []string
+	gorace := "atexit_sleep_ms=0"
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "UPLOADER_") {
+		switch {
+		case strings.HasPrefix(kv, "UPLOADER_"):
+		case strings.HasPrefix(kv, "GORACE="):
+			gorace = strings.TrimPrefix(kv, "GORACE=") + " " + gorace
+		default:
 			env = append(env, kv)
 		}
 	}
+	env = append(env, "GORACE="+gorace)
 	return append(env, extra...)
 }
 
@@ -139,12 +158,27 @@ func (r result) String() string {
 // timeout (it is killed then).
 func (p *proc) mustWait(t *testing.T, timeout time.Duration) result {
 	t.Helper()
+	r, err := p.finish(t, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// finish is mustWait for any goroutine: it reports instead of failing.
+// A data race the binary's race detector reported fails the test.
+func (p *proc) finish(t *testing.T, timeout time.Duration) (result, error) {
 	if !p.wait(timeout) {
 		p.signal(syscall.SIGKILL)
 		p.wait(10 * time.Second)
-		t.Fatalf("%s: still running after %v; killed\n--- stdout:\n%s--- stderr:\n%s", p.name, timeout, p.stdout.String(), p.stderr.String())
+		return result{}, fmt.Errorf("%s: still running after %v; killed\n--- stdout:\n%s--- stderr:\n%s",
+			p.name, timeout, p.stdout.String(), p.stderr.String())
 	}
-	return p.result()
+	r := p.result()
+	if strings.Contains(r.stderr, "WARNING: DATA RACE") {
+		t.Errorf("%s: the race detector reported a data race: %s", p.name, r)
+	}
+	return r, nil
 }
 
 // result of an exited process.
@@ -155,9 +189,23 @@ func (p *proc) result() result {
 // runUploader runs the binary to its end, at most timeout.
 func runUploader(t *testing.T, timeout time.Duration, stdin string, env []string, args ...string) result {
 	t.Helper()
+	r, err := tryUploader(t, timeout, stdin, env, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// tryUploader is runUploader for goroutines other than the test's own,
+// where t.Fatal is not allowed.
+func tryUploader(t *testing.T, timeout time.Duration, stdin string, env []string, args ...string) (result, error) {
 	var in io.Reader
 	if stdin != "" {
 		in = strings.NewReader(stdin)
 	}
-	return startUploader(t, in, env, args...).mustWait(t, timeout)
+	p, err := launch(t, in, env, uploaderBin, args...)
+	if err != nil {
+		return result{}, err
+	}
+	return p.finish(t, timeout)
 }

@@ -43,6 +43,9 @@ type scenario struct {
 	watch    watcher
 	led      *ledger
 	nextID   atomic.Int64
+	// knownGarbling names the known-bug test that covers garbled
+	// deliveries; while it is set they are logged instead of failing.
+	knownGarbling string
 }
 
 func newScenario(t *testing.T, brk broker, version string) *scenario {
@@ -127,9 +130,9 @@ func (s *scenario) enqueueConcurrently(n, qos int) {
 	for _, calls := range batches {
 		wg.Go(func() {
 			for _, c := range calls {
-				r := runUploader(t, processTimeout, c.stdin, nil, c.args...)
-				if r.code != 0 {
-					t.Errorf("enqueue of %d reading(s): %s", len(c.ids), r)
+				r, err := tryUploader(t, processTimeout, c.stdin, nil, c.args...)
+				if err != nil || r.code != 0 {
+					t.Errorf("enqueue of %d reading(s): %v %s", len(c.ids), err, r)
 					continue
 				}
 				s.led.confirm(c.ids)
@@ -275,6 +278,13 @@ func (s *scenario) account(maxDups int, inFlight map[string]bool) tally {
 	}
 	if len(tl.unexpected) > 0 {
 		t.Errorf("received %d readings that were never enqueued: %s", len(tl.unexpected), firstN(tl.unexpected, 10))
+	}
+	if len(tl.garbled) > 0 {
+		if s.knownGarbling != "" {
+			t.Logf("KNOWN BUG (%s): %d garbled PUBLISH(es) reached the broker: %s", s.knownGarbling, len(tl.garbled), firstN(tl.garbled, 5))
+		} else {
+			t.Errorf("%d PUBLISH(es) whose payload is no reading reached the broker (corrupted data): %s", len(tl.garbled), firstN(tl.garbled, 10))
+		}
 	}
 	if len(tl.torn) > 0 {
 		t.Errorf("enqueue calls that arrived in part (one call must be one transaction): %s", firstN(tl.torn, 10))

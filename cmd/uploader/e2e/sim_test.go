@@ -72,3 +72,19 @@ func (s *simulator) stop(t *testing.T) simAccounting {
 	}
 	return acc
 }
+
+// stopExpectRadioOff waits quiet, stops the simulator and fails unless its
+// accounting shows the radio off for that whole time. The simulated module
+// boots with the radio on, so its off time is elapsed - radio on. Unlike
+// asking AT+CFUN?, this works whatever state the window left the module's
+// command line in.
+func (s *simulator) stopExpectRadioOff(t *testing.T, quiet time.Duration) simAccounting {
+	t.Helper()
+	time.Sleep(quiet)
+	acc := s.stop(t)
+	if off := acc.ElapsedSeconds - acc.RadioOnSeconds; off < (quiet - quiet/5).Seconds() {
+		t.Errorf("the radio was on after the window: off %.2f s of the last %.2f s (%d radio-on periods)",
+			off, quiet.Seconds(), acc.RadioOnPeriods)
+	}
+	return acc
+}
