@@ -129,18 +129,20 @@ func isCommandError(err error) bool {
 // shut sends AT+CIPSHUT and waits for SHUT OK. "+PDP: DEACT" may come
 // first (the bearer going down is what we asked for).
 func (m *Modem) shut(ctx context.Context) error {
-	return m.exchange(ctx, "AT+CIPSHUT", cipshutTimeout, func(ev event) (bool, error) {
-		if ev.kind != evLine {
-			return false, nil
-		}
-		if ev.line == "SHUT OK" {
-			return true, nil
-		}
-		if err := parseError(ev.line); err != nil {
-			return true, err
-		}
+	return m.exchange(ctx, "AT+CIPSHUT", cipshutTimeout, shutHandler)
+}
+
+func shutHandler(ev event) (bool, error) {
+	if ev.kind != evLine {
 		return false, nil
-	})
+	}
+	if ev.line == "SHUT OK" {
+		return true, nil
+	}
+	if err := parseError(ev.line); err != nil {
+		return true, err
+	}
+	return false, nil
 }
 
 // Dial opens the single TCP connection with AT+CIPSTART="TCP","host",port,

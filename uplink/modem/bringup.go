@@ -13,6 +13,13 @@ import (
 // and 10 s), which also lets an autobauding module lock onto our rate, then
 // switches echo off (ATE0) and selects verbose errors (AT+CMEE=2).
 //
+// That first OK may be stale: the late answer to a command an earlier
+// process abandoned. Before going on, Sync therefore waits until the line
+// has been quiet for 150 ms (at most 1 s) and resynchronises with
+// AT+CMEE?, whose "+CMEE: <n>" line no other command of this driver
+// provokes: finals that come before that line answer earlier commands and
+// are discarded.
+//
 // A module left waiting for CIPSEND payload (a host that died after the
 // prompt) takes every probe as data. After 3 s without an answer Sync
 // therefore writes one filler of ESC (cancels a variable-length send) and
@@ -46,12 +53,16 @@ func (m *Modem) Sync(ctx context.Context) error {
 				tries, time.Since(start).Round(time.Millisecond), err))
 		}
 	}
-	m.release()
 	m.log.Debug("modem answered", "tries", tries, "after", time.Since(start))
+	err := m.resyncLocked(ctx)
+	m.release()
+	if err != nil {
+		return err
+	}
 	if _, err := m.query(ctx, "ATE0", shortTimeout); err != nil {
 		return err
 	}
-	_, err := m.query(ctx, "AT+CMEE=2", shortTimeout)
+	_, err = m.query(ctx, "AT+CMEE=2", shortTimeout)
 	return err
 }
 

@@ -14,18 +14,19 @@ import (
 // turns echo off and selects verbose errors.
 func TestSync(t *testing.T) {
 	m, f := newScripted(t, Options{},
-		step{cmd: "AT", reply: ""},                                      // autobaud: first probe lost
-		step{cmd: "AT", reply: "\x00\xff\x13garbage"},                   // wrong-rate noise, no terminator
-		step{cmd: "AT", reply: "AT\r\r\nOK\r\n"},                        // echo still on
-		step{cmd: "ATE0", reply: "ATE0\r\r\nOK\r\n"},                    // echoed once more
-		step{cmd: "AT+CMEE=2", reply: "\r\n+CPIN: READY\r\n\r\nOK\r\n"}, // a URC on the way
+		step{cmd: "AT", reply: ""},                                           // autobaud: first probe lost
+		step{cmd: "AT", reply: "\x00\xff\x13garbage"},                        // wrong-rate noise, no terminator
+		step{cmd: "AT", reply: "AT\r\r\nOK\r\n"},                             // echo still on
+		step{cmd: "AT+CMEE?", reply: "AT+CMEE?\r\r\n+CMEE: 0\r\n\r\nOK\r\n"}, // resynchronised
+		step{cmd: "ATE0", reply: "ATE0\r\r\nOK\r\n"},                         // echoed once more
+		step{cmd: "AT+CMEE=2", reply: "\r\n+CPIN: READY\r\n\r\nOK\r\n"},      // a URC on the way
 	)
 	if err := m.Sync(t.Context()); err != nil {
 		t.Fatalf("Sync: %v", err)
 	}
 	m.Close()
 	<-f.done
-	want := []string{"AT", "AT", "AT", "ATE0", "AT+CMEE=2"}
+	want := []string{"AT", "AT", "AT", "AT+CMEE?", "ATE0", "AT+CMEE=2"}
 	if !reflect.DeepEqual(f.cmds(), want) {
 		t.Errorf("commands = %q, want %q", f.cmds(), want)
 	}
@@ -241,6 +242,9 @@ func TestSyncStuckInDataMode(t *testing.T) {
 			}
 			fm.record(cmd)
 			reply := "\r\nOK\r\n"
+			if cmd == "AT+CMEE?" {
+				reply = "\r\n+CMEE: 0\r\n" + reply
+			}
 			if !strings.HasPrefix(cmd, "AT") {
 				reply = "\r\nERROR\r\n" // the rest of the filler as a command line
 			}

@@ -160,6 +160,9 @@ func (m *Modem) sendChunk(ctx context.Context, chunk []byte, mask []bool) error 
 		return stepErr(step, err)
 	}
 	defer m.release()
+	if err := m.stalledErr(); err != nil {
+		return stepErr(step, &brokenError{err})
+	}
 	cmd := "AT+CIPSEND=" + strconv.Itoa(len(chunk))
 	err := m.exchangeLocked(ctx, cmd, promptTimeout, func(ev event) (bool, error) {
 		if ev.kind == evPrompt {
@@ -188,6 +191,7 @@ func (m *Modem) sendChunk(ctx context.Context, chunk []byte, mask []bool) error 
 	m.trace.dataMasked("out", chunk, mask)
 	// Past the prompt the module counts bytes: the payload is written
 	// whatever the caller's deadline says.
+	sent, heard := time.Now(), m.heard.Load()
 	if err := m.send(context.Background(), chunk); err != nil {
 		return stepErr(step, &brokenError{err})
 	}
@@ -200,7 +204,7 @@ func (m *Modem) sendChunk(ctx context.Context, chunk []byte, mask []bool) error 
 	if m.opts.QuickSend {
 		timeout, finalCtx = acceptTimeout, context.Background()
 	}
-	err = m.await(finalCtx, timeout, commonHandler(cmd, func(ev event) (bool, error) {
+	final := commonHandler(cmd, func(ev event) (bool, error) {
 		if ev.kind != evLine {
 			return false, nil
 		}
@@ -214,7 +218,23 @@ func (m *Modem) sendChunk(ctx context.Context, chunk []byte, mask []bool) error 
 			return true, nil
 		}
 		return sendFailure(ev.line)
-	}))
+	})
+	// DATA ACCEPT needs no network, so it comes at once: a module silent
+	// for stallEvidence after the payload has hung, and waiting out the
+	// rest of acceptTimeout (holding the UART) would take that time from
+	// the teardown. A module that says anything at all gets the rest.
+	wait := timeout
+	if m.opts.QuickSend {
+		wait = min(timeout, stallEvidence)
+	}
+	err = m.await(finalCtx, wait, final)
+	if errors.Is(err, ErrTimeout) && wait < timeout && m.heard.Load() != heard {
+		err = m.await(finalCtx, timeout-wait, final)
+	}
+	m.noteAbandoned(cmd, sent, timeout, err, finalCtx.Err() != nil)
+	if errors.Is(err, ErrRebooted) {
+		m.clearCommandLine()
+	}
 	if errors.Is(err, ErrTimeout) {
 		return stepErr(step, &brokenError{fmt.Errorf("chunk outcome unknown: %w", err)})
 	}
@@ -223,6 +243,30 @@ func (m *Modem) sendChunk(ctx context.Context, chunk []byte, mask []bool) error 
 	}
 	m.stats.chunk(len(chunk))
 	return nil
+}
+
+// clearCommandLine runs after the module restarted between the prompt and
+// the answer of a CIPSEND: the payload went into the fresh module's
+// command line, which then holds a partial line (or one past the 556
+// characters it accepts) that would swallow the next command, typically
+// the radio-off. A CR ends that line; the AT that follows is answered
+// after whatever the module says to the junk, so once its OK is in, the
+// next answer belongs to the next command. Called with the UART held.
+func (m *Modem) clearCommandLine() {
+	m.trace.line("out", "<CR after a payload lost to a reboot>")
+	ctx, cancel := context.WithTimeout(context.Background(), shortTimeout)
+	defer cancel()
+	if err := m.send(ctx, []byte{'\r'}); err != nil {
+		m.log.Warn("could not end the command line after a reboot", "err", err)
+		return
+	}
+	err := m.exchangeLocked(ctx, "AT", shortTimeout, func(ev event) (bool, error) {
+		// The junk line may be answered ERROR (or echoed): only OK ends.
+		return ev.kind == evLine && ev.line == "OK", nil
+	})
+	if err != nil {
+		m.log.Warn("no answer after a reboot during a send", "err", err)
+	}
 }
 
 // sendFailure maps the lines that end a send unsuccessfully.
@@ -330,6 +374,9 @@ func (c *Conn) fetch(deadline time.Time, afterClose bool) error {
 		return stepErr("read", err)
 	}
 	defer m.release()
+	if err := m.stalledErr(); err != nil {
+		return stepErr("read", err)
+	}
 	c.lastPoll = time.Now()
 	avail := c.left
 	if avail == 0 {
@@ -426,28 +473,58 @@ func (c *Conn) Close() error {
 
 // CloseContext is Close bounded by ctx (each command also has its own
 // timeout: 15 s for CIPCLOSE, 65 s for CIPSHUT).
+//
+// When the module has sent nothing at all (not even a URC) for 0.5 s since
+// a command was abandoned, it has probably hung: CIPCLOSE then gets a short
+// probe timeout, and CIPSHUT is skipped unless the probe got any answer, so
+// that the caller's teardown budget is left for AT+CFUN=0 or a power cut,
+// which also end the socket and the bearer.
 func (c *Conn) CloseContext(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		close(c.closed)
 		m := c.m
-		cerr := m.exchange(ctx, "AT+CIPCLOSE=1", cipcloseTimeout, func(ev event) (bool, error) {
-			if ev.kind != evLine {
-				return false, nil
-			}
-			switch ev.line {
-			case "CLOSE OK", "CLOSED OK":
-				return true, nil
-			}
-			if err := parseError(ev.line); err != nil {
-				return true, nil // no connection left to close
-			}
-			return false, nil
-		})
-		serr := m.shut(ctx)
+		if err := m.acquire(ctx); err != nil {
+			c.closeErr = stepErr("AT+CIPCLOSE", err)
+		} else {
+			c.closeErr = m.closeLocked(ctx)
+			m.release()
+		}
 		m.connMu.Lock()
 		m.connOpen = false
 		m.connMu.Unlock()
-		c.closeErr = errors.Join(cerr, serr)
 	})
 	return c.closeErr
+}
+
+func (m *Modem) closeLocked(ctx context.Context) error {
+	const closeCmd, shutCmd = "AT+CIPCLOSE=1", "AT+CIPSHUT"
+	if err := m.settleLate(ctx); err != nil {
+		return errors.Join(stepErr(commandName(closeCmd), err), stepErr(shutCmd, err))
+	}
+	timeout := cipcloseTimeout
+	if m.suspect() {
+		timeout = hungProbeTimeout
+		m.log.Warn("modem silent since its last command; probing it briefly before radio off")
+	}
+	cerr := m.exchangeLocked(ctx, closeCmd, timeout, func(ev event) (bool, error) {
+		if ev.kind != evLine {
+			return false, nil
+		}
+		switch ev.line {
+		case "CLOSE OK", "CLOSED OK":
+			return true, nil
+		}
+		if err := parseError(ev.line); err != nil {
+			return true, nil // no connection left to close
+		}
+		return false, nil
+	})
+	cerr = stepErr(commandName(closeCmd), cerr)
+	var serr error
+	if m.suspect() {
+		serr = fmt.Errorf("%w: skipped, the module does not answer", ErrTimeout)
+	} else {
+		serr = m.exchangeLocked(ctx, shutCmd, cipshutTimeout, shutHandler)
+	}
+	return errors.Join(cerr, stepErr(shutCmd, serr))
 }

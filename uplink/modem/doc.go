@@ -18,6 +18,18 @@
 // command, prompt, data, DATA ACCEPT) owns the UART at a time, so a Conn may
 // be read and written from two goroutines.
 //
+// # Late answers and hung modules
+//
+// A command abandoned before its final result (the caller's context ended,
+// or its timeout passed on a slow module) still gets that result later.
+// The next command first waits a short, bounded grace for it and discards
+// it, and Sync, which may inherit such answers from an earlier process,
+// resynchronises with a distinctive query (AT+CMEE?) before trusting any
+// answer. A module that has sent nothing at all since an abandoned command
+// counts as hung: socket traffic then fails at once and Conn.CloseContext
+// spends one short probe, so a shared teardown budget is left for
+// AT+CFUN=0. See late.go and resync.go.
+//
 // # Dependencies
 //
 // The package knows nothing of MQTT, of the record queue or of the window

@@ -16,6 +16,11 @@ func (m *Modem) acquire(ctx context.Context) error {
 		return ErrClosed
 	default:
 	}
+	// select picks at random among ready cases: an ended ctx must not win
+	// the UART and send a command nobody will wait for.
+	if ctx.Err() != nil {
+		return ctxErr(ctx)
+	}
 	select {
 	case m.sem <- struct{}{}:
 		return nil
@@ -151,11 +156,19 @@ func (m *Modem) exchange(ctx context.Context, cmd string, timeout time.Duration,
 }
 
 func (m *Modem) exchangeLocked(ctx context.Context, cmd string, timeout time.Duration, h handler) error {
-	m.begin(cmd)
-	if err := m.sendLine(ctx, cmd); err != nil {
+	if err := m.settleLate(ctx); err != nil {
 		return err
 	}
-	return m.await(ctx, timeout, commonHandler(cmd, h))
+	m.begin(cmd)
+	sent := time.Now()
+	err := m.sendLine(ctx, cmd)
+	if err == nil {
+		err = m.await(ctx, timeout, commonHandler(cmd, h))
+	}
+	// A send cut short by ctx may still have reached the module, which
+	// then answers it: it counts as abandoned too.
+	m.noteAbandoned(cmd, sent, timeout, err, ctx.Err() != nil)
+	return err
 }
 
 // commonHandler wraps h with what every command shares: a line equal to the

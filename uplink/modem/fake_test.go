@@ -73,6 +73,9 @@ type step struct {
 	reply string        // raw bytes, usually "\r\n...\r\n"
 	data  int           // then read this many payload bytes
 	after string        // and answer this
+	// afterDelay comes before after: a second part of the answer that
+	// arrives later (CONNECT OK after OK).
+	afterDelay time.Duration
 }
 
 // fakeModem runs a responder on the module side of a pipe pair.
@@ -145,6 +148,7 @@ func scripted(steps ...step) func(f *fakeModem) error {
 				f.mu.Unlock()
 			}
 			if s.after != "" {
+				time.Sleep(s.afterDelay)
 				if err := f.io.send(s.after); err != nil {
 					return err
 				}
@@ -299,6 +303,8 @@ func (e *echoModem) handle(f *fakeModem, cmd string) error {
 		return f.io.send("\r\nCLOSE OK\r\n")
 	case cmd == "AT+CIPSHUT":
 		return f.io.send("\r\nSHUT OK\r\n")
+	case cmd == "AT+CMEE?":
+		return f.io.send("\r\n+CMEE: 2\r\n\r\nOK\r\n")
 	case cmd == "AT+CPIN?":
 		return f.io.send("\r\n+CPIN: READY\r\n\r\nOK\r\n")
 	case cmd == "AT+CEREG?":

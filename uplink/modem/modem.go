@@ -27,7 +27,18 @@ type Modem struct {
 	// classification in the reader.
 	current atomic.Pointer[string]
 
-	sem     chan struct{} // capacity 1: held for one whole exchange
+	sem chan struct{} // capacity 1: held for one whole exchange
+	// late is the final result an abandoned command still owes; only the
+	// holder of sem touches it.
+	late *lateAnswer
+	// silent is the evidence of a module that stopped answering; only the
+	// holder of sem touches it.
+	silent silence
+	// heard counts bytes read from the port and heardAt is when the last
+	// were read (monotonic nanoseconds since born): the measure of silence.
+	heard   atomic.Int64
+	heardAt atomic.Int64
+	born    time.Time
 	writeCh chan writeRequest
 
 	closeOnce  sync.Once
@@ -63,6 +74,8 @@ func New(port io.ReadWriteCloser, opts Options) *Modem {
 		closing:    make(chan struct{}),
 		readerDone: make(chan struct{}),
 		wake:       make(chan struct{}, 1),
+		silent:     silence{mark: -1},
+		born:       time.Now(),
 	}
 	go m.readLoop()
 	go m.writeLoop()

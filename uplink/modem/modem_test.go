@@ -72,7 +72,7 @@ func TestStaleAnswerDiscarded(t *testing.T) {
 	if err != nil || rssi != 7 || ber != 0 {
 		t.Errorf("SignalQuality = %d, %d, %v", rssi, ber, err)
 	}
-	if st := m.Stats(); st.DroppedEvents == 0 {
-		t.Errorf("stale OK not counted as dropped: %+v", st)
+	if st := m.Stats(); st.LateAnswers != 1 {
+		t.Errorf("stale OK not counted as a late answer: %+v", st)
 	}
 }

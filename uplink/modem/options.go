@@ -72,6 +72,12 @@ const (
 	cifsrOKGrace     = 50 * time.Millisecond  // an OK some firmware appends to the CIFSR address
 	regPollInterval  = 250 * time.Millisecond // TinyGSM
 	writeTimeout     = 10 * time.Second       // a UART write that does not finish: port wedged
+	lateGrace        = time.Second            // longest wait for an abandoned command's late final
+	suspectQuiet     = 500 * time.Millisecond // silence after a command that may mean the module hung
+	stallEvidence    = 2 * time.Second        // silence after a command that means the module hung
+	hungProbeTimeout = time.Second            // CIPCLOSE on a module suspected hung
+	syncQuiet        = 150 * time.Millisecond // no input for this long: earlier answers are over
+	syncQuietMax     = time.Second            // stop waiting for quiet on a chattering line
 )
 
 func (o Options) withDefaults() Options {

@@ -1,6 +1,9 @@
 package modem
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // readLoop is the port's only reader. It feeds the framer, which calls
 // onEvent for every line, prompt and payload; it stops when the port fails
@@ -14,6 +17,8 @@ func (m *Modem) readLoop() {
 	for {
 		n, err := m.port.Read(buf)
 		if n > 0 {
+			m.heardAt.Store(max(int64(time.Since(m.born)), 1))
+			m.heard.Add(int64(n))
 			if m.abortPayload.Swap(false) {
 				f.abortPayload()
 			}

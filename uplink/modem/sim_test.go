@@ -295,3 +295,95 @@ func TestSimulatorNBIoTVirtual(t *testing.T) {
 		t.Errorf("modelled window of %.1fs: the NB-IoT delays did not apply", acc.ElapsedSeconds)
 	}
 }
+
+// Ensure an interrupted command's late answer on a slow module is not
+// taken as the radio-off's confirmation, and that a second process opening
+// the port right after gets the answers to its own commands.
+func TestSimulatorSlowInterruptedCommand(t *testing.T) {
+	cfg := modemsim.Fast()
+	cfg.Faults.SlowAnswers = 100 * time.Millisecond
+	sim, m := startSim(t, cfg, modem.Options{})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if err := m.Sync(ctx); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	if err := m.SetFunctionality(ctx, 1); err != nil {
+		t.Fatalf("CFUN=1: %v", err)
+	}
+	interrupted, interrupt := context.WithCancel(ctx)
+	time.AfterFunc(20*time.Millisecond, interrupt)
+	if _, _, err := m.SignalQuality(interrupted); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted AT+CSQ: %v", err)
+	}
+	if err := m.SetFunctionality(ctx, 0); err != nil {
+		t.Fatalf("CFUN=0: %v", err)
+	}
+	if sim.RadioOn() {
+		t.Error("AT+CFUN=0 returned before the module switched the radio off")
+	}
+	// Interrupted again, and the process ends without waiting.
+	interrupted, interrupt = context.WithCancel(ctx)
+	time.AfterFunc(20*time.Millisecond, interrupt)
+	if _, _, err := m.SignalQuality(interrupted); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted AT+CSQ: %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	port, err := modem.OpenSerial(sim.Path(), 115200)
+	if err != nil {
+		t.Fatalf("OpenSerial again: %v", err)
+	}
+	next := modem.New(port, modem.Options{})
+	defer next.Close()
+	if err := next.Sync(ctx); err != nil {
+		t.Fatalf("second Sync: %v", err)
+	}
+	resp, err := next.Exec(ctx, "AT+CFUN?", 3*time.Second)
+	if err != nil || len(resp.Lines) != 1 || resp.Lines[0] != "+CFUN: 0" || resp.Final != "OK" {
+		t.Errorf("AT+CFUN? in the next process = %+v, %v; want +CFUN: 0 and OK", resp, err)
+	}
+}
+
+// Ensure the teardown of a hung module leaves the radio-off command most
+// of a shared budget: CloseContext gives up after a short probe, and
+// AT+CFUN=0 returns when the budget ends.
+func TestSimulatorHungTeardown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spends a 4 s teardown budget")
+	}
+	host, port := echoListener(t)
+	sim, m := startSim(t, modemsim.Fast(), modem.Options{QuickSend: true, PollInterval: 50 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	c := bringUp(t, ctx, m, host, port)
+	if err := sim.SetFaults(modemsim.Faults{HangAfterCommands: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write(binaryPayload(5000)); !errors.Is(err, modem.ErrTimeout) {
+		t.Fatalf("Write to a hung module: %v, want ErrTimeout", err)
+	}
+
+	const budget = 4 * time.Second
+	teardown, cancelTeardown := context.WithTimeout(t.Context(), budget)
+	defer cancelTeardown()
+	start := time.Now()
+	if err := c.CloseContext(teardown); !errors.Is(err, modem.ErrTimeout) {
+		t.Errorf("CloseContext = %v, want ErrTimeout", err)
+	}
+	closed := time.Since(start)
+	// The late answer's grace (1 s) and the CIPCLOSE probe (1 s) at most.
+	if closed > 2500*time.Millisecond {
+		t.Errorf("CloseContext took %v of a %v budget on a hung module", closed, budget)
+	}
+	if err := m.SetFunctionality(teardown, 0); !errors.Is(err, modem.ErrTimeout) {
+		t.Errorf("CFUN=0 on a hung module: %v, want ErrTimeout", err)
+	}
+	if d := time.Since(start); d > budget+500*time.Millisecond {
+		t.Errorf("teardown took %v with a %v budget", d, budget)
+	}
+	t.Logf("CloseContext %v, teardown %v", closed.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+}

@@ -18,6 +18,7 @@ type Stats struct {
 	URCs          map[string]int64 // unsolicited result codes by name ("CLOSED", "+CIPRXGET: 1", ...)
 	GarbageBytes  int64            // bytes discarded as overlong lines or abandoned payloads
 	DroppedEvents int64            // answers discarded because nobody waited for them
+	LateAnswers   int64            // late finals of abandoned commands discarded before the next command
 }
 
 // statsRecorder is the mutable side of Stats.
