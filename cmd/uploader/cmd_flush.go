@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/nbiot-uploader/uploader/queue"
 	"github.com/nbiot-uploader/uploader/uplink"
 )
 
@@ -23,24 +24,34 @@ func flushCommand(e *env) *cli.Command {
 	return cmd
 }
 
-func runFlush(c *cli.Context, e *env) error {
+// windowSetup is what flush and run share: the logger, the validated
+// window configuration and the queue. The caller closes the queue.
+func windowSetup(c *cli.Context, e *env) (*slog.Logger, uplink.Config, *queue.Queue, error) {
 	log, err := newLogger(e.stderr, c.String("log-level"))
 	if err != nil {
-		return err
+		return nil, uplink.Config{}, nil, err
 	}
 	cfg, err := windowConfig(c)
 	if err != nil {
-		return err
+		return nil, cfg, nil, err
 	}
 	q, err := openQueue(c)
 	if err != nil {
-		return err
+		return nil, cfg, nil, err
 	}
-	defer q.Close()
 	cfg.Logger = log
 	if c.Bool("trace") {
 		cfg.Trace = log
 	}
+	return log, cfg, q, nil
+}
+
+func runFlush(c *cli.Context, e *env) error {
+	log, cfg, q, err := windowSetup(c, e)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
 	var prog *progressLine
 	if isTerminal(e.stderr) {
 		prog = &progressLine{w: e.stderr}

@@ -18,10 +18,6 @@ func runCommand(e *env) *cli.Command {
 }
 
 func runDaemon(c *cli.Context, e *env) error {
-	log, err := newLogger(e.stderr, c.String("log-level"))
-	if err != nil {
-		return err
-	}
 	sched, err := schedule(c)
 	if err != nil {
 		return err
@@ -32,19 +28,11 @@ func runDaemon(c *cli.Context, e *env) error {
 	if c.Int64("early-depth") < 0 {
 		return usagef("--early-depth %d is negative", c.Int64("early-depth"))
 	}
-	cfg, err := windowConfig(c)
-	if err != nil {
-		return err
-	}
-	q, err := openQueue(c)
+	log, cfg, q, err := windowSetup(c, e)
 	if err != nil {
 		return err
 	}
 	defer q.Close()
-	cfg.Logger = log
-	if c.Bool("trace") {
-		cfg.Trace = log
-	}
 	log.Info("uploader daemon started", "schedule", sched.Spec, "jitter_offset", sched.Offset(), "transport", cfg.Transport, "broker", cfg.Broker, "db", q.Path())
 	d := &uplink.Daemon{
 		Schedule:   sched,
