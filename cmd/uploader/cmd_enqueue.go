@@ -49,7 +49,11 @@ func runEnqueue(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	q, err := openQueue(c)
+	log, err := newLogger(e.stderr, c.String("log-level"))
+	if err != nil {
+		return err
+	}
+	q, err := openQueue(c, log)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func windowSetup(c *cli.Context, e *env) (*slog.Logger, uplink.Config, *queue.Qu
 	if err != nil {
 		return nil, cfg, nil, err
 	}
-	q, err := openQueue(c)
+	q, err := openQueue(c, log)
 	if err != nil {
 		return nil, cfg, nil, err
 	}
@@ -75,7 +75,7 @@ func printSummary(w io.Writer, s uplink.Summary) {
 	if s.Error != "" {
 		fmt.Fprintf(w, "error:          %s\n", s.Error)
 	}
-	fmt.Fprintf(w, "records:        %d acknowledged of %d queued (%d sent", s.Acked, s.Queued, s.Sent)
+	fmt.Fprintf(w, "records:        %d acknowledged, %d sent (%d queued when the window started", s.Acked, s.Sent, s.Queued)
 	if s.Skipped > 0 {
 		fmt.Fprintf(w, ", %d too large for the broker", s.Skipped)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -146,8 +147,11 @@ func command(name, usage, argsUsage string, flags []cli.Flag, action cli.ActionF
 	}
 }
 
-func openQueue(c *cli.Context) (*queue.Queue, error) {
+// openQueue opens the queue with the limits of the flags; log receives the
+// queue's own reports (drops, expiries, long lock waits at debug level).
+func openQueue(c *cli.Context, log *slog.Logger) (*queue.Queue, error) {
 	opts := &queue.Options{
+		Logger:      log,
 		BusyTimeout: c.Duration("queue-busy-timeout"),
 		MaxRecords:  c.Int64("max-records"),
 		MaxBytes:    c.Int64("max-bytes"),

@@ -54,7 +54,7 @@ func TestFlushThroughSimulator(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("flush exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
 	}
-	for _, want := range []string{"outcome:        ok", "5 acknowledged of 5 queued", "radio on:", "chunks"} {
+	for _, want := range []string{"outcome:        ok", "5 acknowledged, 5 sent (5 queued when the window started", "radio on:", "chunks"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
