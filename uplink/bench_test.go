@@ -27,7 +27,8 @@ func nbiotLowerBound(cfg modemsim.Config, acc modemsim.Accounting) float64 {
 		air/float64(cfg.UplinkRate)
 }
 
-func benchQueue(b *testing.B, n int, topic string, payload func(i int) []byte, qos byte) (*queue.Queue, string) {
+// benchQueue is a fresh queue holding n QoS 1 readings made by reading(i).
+func benchQueue(b *testing.B, n int, reading func(i int) (topic string, payload []byte)) (*queue.Queue, string) {
 	b.Helper()
 	dir := b.TempDir()
 	q, err := queue.Open(filepath.Join(dir, "queue.db"), nil)
@@ -36,13 +37,17 @@ func benchQueue(b *testing.B, n int, topic string, payload func(i int) []byte, q
 	}
 	recs := make([]queue.Record, n)
 	for i := range recs {
-		recs[i] = queue.Record{Topic: topic, Payload: payload(i), QoS: qos}
+		topic, payload := reading(i)
+		recs[i] = queue.Record{Topic: topic, Payload: payload, QoS: 1}
 	}
 	if _, err := q.Enqueue(recs...); err != nil {
 		b.Fatal(err)
 	}
 	return q, dir
 }
+
+// originalReading is the original script's topic and a reading of its payload format.
+func originalReading(i int) (string, []byte) { return originalTopic, originalPayload(i) }
 
 // originalReadings is how many readings the original method sends for a
 // window of n: all of them, unless UPLOADER_BENCH_ORIGINAL_MAX caps it (the
@@ -79,7 +84,7 @@ func BenchmarkNBIoTWindowVsOriginal(b *testing.B) {
 			simCfg.VirtualClock = true
 			for i := 0; i < b.N; i++ {
 				// Batched: one window.
-				q, dir := benchQueue(b, n, originalTopic, originalPayload, 1)
+				q, dir := benchQueue(b, n, originalReading)
 				sim, err := modemsim.Start(simCfg)
 				if err != nil {
 					b.Fatal(err)
@@ -166,7 +171,7 @@ func BenchmarkLineRate(b *testing.B) {
 				return []byte(fmt.Sprintf(`{"seq":%06d,"pm25":%5.1f,"t":"2026-11-25T06:%02d:00Z","ok":1}`, i, 12.5+float64(i%40), i%60))
 			}
 			window := func(n int) (bytes int64, elapsed time.Duration) {
-				q, dir := benchQueue(b, n, "sites/site-042/air/quality/pm25-0", payload, 1)
+				q, dir := benchQueue(b, n, func(i int) (string, []byte) { return "sites/site-042/air/quality/pm25-0", payload(i) })
 				defer q.Close()
 				sim, err := modemsim.Start(simCfg)
 				if err != nil {

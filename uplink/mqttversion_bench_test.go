@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/nbiot-uploader/uploader/codec"
-	"github.com/nbiot-uploader/uploader/queue"
 	"github.com/nbiot-uploader/uploader/uplink"
 	"github.com/nbiot-uploader/uploader/uplink/brokertest"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
@@ -30,25 +29,6 @@ func siteReading(i int) (topic string, payload []byte) {
 	payload = fmt.Appendf(nil, `{"v":%6.2f,"t":"2026-11-25T%02d:%02d:00Z","n":%07d,"ok":1}`,
 		12.5+float64(i%400)/10, (i/60)%24, i%60, i)
 	return topic, payload
-}
-
-// siteQueue is a fresh queue holding n siteReadings at QoS 1.
-func siteQueue(b *testing.B, n int) (*queue.Queue, string) {
-	b.Helper()
-	dir := b.TempDir()
-	q, err := queue.Open(filepath.Join(dir, "queue.db"), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	recs := make([]queue.Record, n)
-	for i := range recs {
-		topic, payload := siteReading(i)
-		recs[i] = queue.Record{Topic: topic, Payload: payload, QoS: 1}
-	}
-	if _, err := q.Enqueue(recs...); err != nil {
-		b.Fatal(err)
-	}
-	return q, dir
 }
 
 // seqPropertyBytes decodes an MQTT 5 byte stream as the broker received it
@@ -100,7 +80,7 @@ func BenchmarkNBIoTMQTTVersions(b *testing.B) {
 	simCfg := modemsim.NBIoT()
 	simCfg.VirtualClock = true
 	window := func(v codec.Version) (modemsim.Accounting, uplink.Summary) {
-		q, dir := siteQueue(b, n)
+		q, dir := benchQueue(b, n, siteReading)
 		defer q.Close()
 		sim, err := modemsim.Start(simCfg)
 		if err != nil {
