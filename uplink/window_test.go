@@ -180,9 +180,11 @@ func TestWindowDeliversEverything(t *testing.T) {
 	}
 }
 
-// Chunks are packed full: with many small records, all but the last few
-// CIPSENDs carry the module's limit.
-func TestWindowPacksFullChunks(t *testing.T) {
+// Chunks are packed: with many small records, all but the last few
+// CIPSENDs carry as many whole packets as fit under the module's limit, and
+// every CIPSEND ends on a packet boundary, so a host that dies between two
+// of them never leaves the broker holding half a PUBLISH.
+func TestWindowPacksChunksOnPacketBoundaries(t *testing.T) {
 	broker := startBroker(t, brokertest.Options{})
 	sim := startSim(t, modemsim.Fast())
 	q, dir := openQueue(t)
@@ -193,12 +195,30 @@ func TestWindowPacksFullChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	acc := sim.Accounting()
-	if acc.LargestChunk != 1460 {
-		t.Errorf("largest chunk %d, want 1460", acc.LargestChunk)
+	largestPacket, off := 0, 0
+	for i, n := range acc.ChunkSizes {
+		d := codec.NewDecoder(bytes.NewReader(acc.MQTTStream[off:off+n]), cfg.MQTTVersion, 1<<20)
+		for {
+			p, err := d.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("CIPSEND %d of %d bytes does not hold whole packets: %v", i, n, err)
+			}
+			largestPacket = max(largestPacket, p.Size)
+		}
+		off += n
 	}
-	minChunks := int(acc.MQTTBytesUp/1460) + 1
+	if off != len(acc.MQTTStream) {
+		t.Fatalf("chunks add up to %d bytes, stream has %d", off, len(acc.MQTTStream))
+	}
+	if acc.LargestChunk > 1460 || acc.LargestChunk <= 1460-largestPacket {
+		t.Errorf("largest chunk %d, want within %d bytes (the largest packet) of 1460", acc.LargestChunk, largestPacket)
+	}
+	minChunks := int(acc.MQTTBytesUp/int64(1460-largestPacket)) + 1
 	if sum.Chunks > minChunks+3 {
-		t.Errorf("%d chunks for %d bytes; full packing needs about %d", sum.Chunks, acc.MQTTBytesUp, minChunks)
+		t.Errorf("%d chunks for %d bytes; packing needs about %d", sum.Chunks, acc.MQTTBytesUp, minChunks)
 	}
 }
 

@@ -43,7 +43,12 @@ type Accounting struct {
 	// connections concatenated; MQTTStreams holds the same per connection.
 	MQTTStream  []byte   `json:"-"`
 	MQTTStreams [][]byte `json:"-"`
+	// ChunkSizes is the payload of each CIPSEND, in order (the first
+	// maxChunkSizes), so tests can see where the host cut its stream.
+	ChunkSizes []int `json:"-"`
 }
+
+const maxChunkSizes = 1 << 16
 
 // accountant keeps Accounting current for concurrent readers. The module
 // goroutine writes; Sim.Accounting reads.
@@ -136,6 +141,7 @@ func (a *accountant) snapshot() Accounting {
 	now := a.clk.now()
 	s := a.counts
 	s.MQTTStream = append([]byte(nil), a.counts.MQTTStream...)
+	s.ChunkSizes = append([]int(nil), a.counts.ChunkSizes...)
 	s.MQTTStreams = make([][]byte, len(a.counts.MQTTStreams))
 	for i, st := range a.counts.MQTTStreams {
 		s.MQTTStreams[i] = append([]byte(nil), st...)

@@ -254,7 +254,12 @@ func (m *module) teardownAir() {
 // the air transfer ends (normal send).
 func (m *module) send(p []byte) {
 	n := len(p)
-	m.acct.add(func(a *Accounting) { a.LargestChunk = max(a.LargestChunk, n) })
+	m.acct.add(func(a *Accounting) {
+		a.LargestChunk = max(a.LargestChunk, n)
+		if len(a.ChunkSizes) < maxChunkSizes {
+			a.ChunkSizes = append(a.ChunkSizes, n)
+		}
+	})
 	l := m.link
 	if l == nil || !l.connected {
 		m.write(frame("SEND FAIL"))

@@ -52,10 +52,11 @@ type Config struct {
 	// InFlight caps unacknowledged QoS 1/2 PUBLISHes (default 64). With
 	// MQTT 5 the broker's Receive Maximum lowers it further.
 	InFlight int
-	// ChunkSize is the number of bytes per conn.Write. 0 asks conn for
-	// MaxChunk() int and otherwise uses DefaultChunkSize. Chunks are filled
-	// completely (packets may straddle two chunks) because on a modem every
-	// write costs AT framing and often a round trip.
+	// ChunkSize is the largest conn.Write. 0 asks conn for MaxChunk() int
+	// and otherwise uses DefaultChunkSize. Packets are packed back to back
+	// (on a modem every write costs AT framing and often a round trip), and
+	// a chunk ends at the last packet that fits in it: only a packet larger
+	// than ChunkSize is ever split, by the connection.
 	ChunkSize int
 	// BatchRecords and BatchBytes size each Store.Read (defaults 256 and 256 KiB).
 	BatchRecords int
@@ -91,6 +92,11 @@ type Config struct {
 	// word. Otherwise a PINGREQ after every AckBatch QoS 0 records and one
 	// at the end, answered by PINGRESP, prove the broker read them.
 	QoS0Confirmed func(ctx context.Context) (bool, error)
+
+	// OnConnack, if set, is called once the broker has accepted the
+	// session, with its CONNACK (say, to learn the MQTT 5 Server Keep
+	// Alive, which the session then uses instead of KeepAlive).
+	OnConnack func(codec.Connack)
 
 	Logger   *slog.Logger   // default: discard
 	Progress func(Progress) // optional, called after each Store.Ack

@@ -1,6 +1,6 @@
 // Package session runs one MQTT session over an already connected net.Conn:
 // one CONNECT, a stream of PUBLISH packets for queued records packed into
-// full chunks, the broker's acknowledgements, and one DISCONNECT.
+// chunks that end on packet boundaries, the broker's acknowledgements, and one DISCONNECT.
 //
 // # What it owns
 //

@@ -33,7 +33,7 @@ func (s *session) wait() error {
 	if err := s.flushAcks(); err != nil {
 		return err
 	}
-	keepAlive := time.Duration(s.cfg.KeepAlive) * time.Second
+	keepAlive := s.keepAlive
 	for {
 		deadline := s.progress.Add(s.cfg.ReplyTimeout)
 		wake := deadline
@@ -163,9 +163,17 @@ func (s *session) onConnack(c *codec.Connack) error {
 		if s.cfg.TopicAliases {
 			s.aliases = newAliasTable(c.TopicAliasMaximum)
 		}
+		if c.HasServerKeepAlive {
+			// [MQTT-3.2.2-21]: the client uses the server's value.
+			s.keepAlive = time.Duration(c.ServerKeepAlive) * time.Second
+		}
+	}
+	if s.cfg.OnConnack != nil {
+		s.cfg.OnConnack(*c)
 	}
 	s.log.Debug("mqtt connected", "session_present", c.SessionPresent, "in_flight", s.inflightMax,
-		"max_qos", s.maxQoS, "retain", s.retainOK, "max_packet", s.maxPacket, "topic_aliases", s.aliases.max)
+		"max_qos", s.maxQoS, "retain", s.retainOK, "max_packet", s.maxPacket, "topic_aliases", s.aliases.max,
+		"keepalive", s.keepAlive)
 	return nil
 }
 

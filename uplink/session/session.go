@@ -27,7 +27,8 @@ type session struct {
 	rd    *reader
 	res   Result
 
-	out       []byte // packets not yet written; written in ChunkSize pieces
+	out       []byte        // whole packets not yet written; see flushFull
+	keepAlive time.Duration // ours, or the broker's MQTT 5 Server Keep Alive
 	lastWrite time.Time
 	progress  time.Time // last reply, or last write of a packet that asks for one
 	// expectReply is set while out holds a packet the broker must answer
@@ -92,6 +93,7 @@ func Run(ctx context.Context, conn net.Conn, store Store, cfg Config) (Result, e
 		retainOK:    true,
 		inflightMax: cfg.InFlight,
 		aliases:     newAliasTable(0),
+		keepAlive:   time.Duration(cfg.KeepAlive) * time.Second,
 	}
 	if cfg.Version == codec.V5 {
 		// Receive Maximum is unknown until CONNACK, but it is never below 1.

@@ -7,15 +7,32 @@ import (
 	"time"
 )
 
-// flushFull writes every complete chunk and keeps the partial rest.
+// flushFull writes every full chunk and keeps the rest. A chunk ends at the
+// last packet boundary that fits, so no packet straddles two writes unless it
+// is larger than a chunk by itself (then it is written alone, and the
+// connection splits it). On a modem this matters beyond tidiness: if the
+// host dies between two CIPSENDs, or after a prompt, the broker must not be
+// holding half a packet that the next bytes the module hears (another
+// process's AT probes) would complete into a corrupted PUBLISH.
 func (s *session) flushFull() error {
 	size := s.cfg.ChunkSize
 	off := 0
 	for len(s.out)-off >= size {
-		if err := s.write(s.out[off : off+size]); err != nil {
+		end := off
+		for end < len(s.out) {
+			n := packetLen(s.out[end:])
+			if end+n-off > size {
+				break
+			}
+			end += n
+		}
+		if end == off {
+			end = off + packetLen(s.out[off:])
+		}
+		if err := s.write(s.out[off:end]); err != nil {
 			return err
 		}
-		off += size
+		off = end
 	}
 	if off > 0 {
 		s.out = s.out[:copy(s.out, s.out[off:])]
@@ -24,6 +41,20 @@ func (s *session) flushFull() error {
 		}
 	}
 	return nil
+}
+
+// packetLen is the length of the packet b starts with. b holds whole
+// packets this session encoded, so the fixed header is well formed.
+func packetLen(b []byte) int {
+	remaining, shift := 0, 0
+	for i := 1; i < len(b) && i <= 4; i++ {
+		remaining |= int(b[i]&0x7f) << shift
+		if b[i]&0x80 == 0 {
+			return i + 1 + remaining
+		}
+		shift += 7
+	}
+	return len(b) // unreachable for packets from codec
 }
 
 // flushAll writes everything buffered, the last chunk partial.
