@@ -27,8 +27,9 @@ type Conn struct {
 	lastPoll time.Time
 	drained  bool // after CLOSED: the module's buffer is empty too
 
-	writeMu sync.Mutex // one Write at a time, so chunks are not interleaved
-	broken  error      // a send left the module in an unknown state
+	writeMu   sync.Mutex // one Write at a time, so chunks are not interleaved
+	broken    error      // a send left the module in an unknown state
+	splitHook func(done bool) error
 
 	dlMu          sync.Mutex
 	readDeadline  time.Time
@@ -104,12 +105,23 @@ func opContext(deadline time.Time) (context.Context, context.CancelFunc) {
 	return context.WithDeadlineCause(context.Background(), deadline, errDeadline)
 }
 
+// SetSplitWriteHook installs fn for Writes larger than MaxChunk, whose
+// bytes go out in several AT+CIPSENDs: between them the peer holds part of
+// the Write, and whatever the module hears next completes it should this
+// process die. fn(false) runs before each of those chunks but the first,
+// once the peer holds part of the Write (an error stops the Write before
+// that chunk), fn(true) once the whole Write is accepted.
+// Call it before the first Write.
+func (c *Conn) SetSplitWriteHook(fn func(done bool) error) { c.splitHook = fn }
+
 // Write sends b in chunks of at most MaxChunk bytes. It returns the bytes
-// the module accepted before an error.
+// the module accepted before an error. A Write of at most MaxChunk bytes is
+// one AT+CIPSEND, so the peer gets all of it or none of it.
 func (c *Conn) Write(b []byte) (int, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	mask := c.m.trace.mask(b)
+	split := len(b) > c.maxChunk && c.splitHook != nil
 	written := 0
 	for written < len(b) {
 		if c.isClosed() {
@@ -125,13 +137,18 @@ func (c *Conn) Write(b []byte) (int, error) {
 		if !dl.IsZero() && !time.Now().Before(dl) {
 			return written, stepErr("write", errDeadline)
 		}
+		if split && written > 0 {
+			if err := c.splitHook(false); err != nil {
+				return written, stepErr("write", err)
+			}
+		}
 		n := min(len(b)-written, c.maxChunk)
 		var chunkMask []bool
 		if mask != nil {
 			chunkMask = mask[written : written+n]
 		}
 		ctx, cancel := opContext(dl)
-		err := c.m.sendChunk(ctx, b[written:written+n], chunkMask)
+		err := c.m.sendChunk(ctx, b[written:written+n], chunkMask, written > 0)
 		cancel()
 		if err != nil {
 			var be *brokenError
@@ -141,6 +158,11 @@ func (c *Conn) Write(b []byte) (int, error) {
 			return written, err
 		}
 		written += n
+	}
+	if split {
+		// The Write is whole at the peer; a failure to record that only
+		// makes the next process wait needlessly.
+		_ = c.splitHook(true)
 	}
 	return written, nil
 }
@@ -153,8 +175,9 @@ func (e *brokenError) Error() string { return e.err.Error() }
 func (e *brokenError) Unwrap() error { return e.err }
 
 // sendChunk runs one AT+CIPSEND=<n> exchange: command, "> " prompt, the
-// raw bytes, then DATA ACCEPT:<n> (quick send) or SEND OK.
-func (m *Modem) sendChunk(ctx context.Context, chunk []byte, mask []bool) error {
+// raw bytes, then DATA ACCEPT:<n> (quick send) or SEND OK. continued says
+// the peer already holds the first part of this Write.
+func (m *Modem) sendChunk(ctx context.Context, chunk []byte, mask []bool, continued bool) error {
 	const step = "AT+CIPSEND"
 	if err := m.acquire(ctx); err != nil {
 		return stepErr(step, err)
@@ -174,12 +197,22 @@ func (m *Modem) sendChunk(ctx context.Context, chunk []byte, mask []bool) error 
 		return sendFailure(ev.line)
 	})
 	if err != nil {
+		if errors.Is(err, ErrTimeout) && continued {
+			// Filler would complete the peer's half-received Write with
+			// junk it might accept (the tail of a PUBLISH payload, say).
+			// The module is left as it is: whatever the caller sends next
+			// may be taken as payload too, so the connection is broken and
+			// the caller must not trust the module until it is power-cycled
+			// or the peer has dropped the connection.
+			return stepErr(step, &brokenError{fmt.Errorf("no prompt in the middle of a split write: %w", err)})
+		}
 		if errors.Is(err, ErrTimeout) {
 			// The prompt may still come, and the module would then take
 			// the next command as payload. Exactly len(chunk) filler bytes
-			// complete such a send (the peer gets junk on a connection we
-			// abandon anyway); the CR ends them as a garbage command line
-			// if the module was not waiting for data after all.
+			// complete such a send (the peer gets junk at a write boundary
+			// on a connection we abandon anyway); the CR ends them as a
+			// garbage command line if the module was not waiting for data
+			// after all.
 			filler := make([]byte, len(chunk)+1)
 			filler[len(chunk)] = '\r'
 			m.trace.line("out", "<filler after a lost prompt>")

@@ -270,27 +270,47 @@ func TestConnReadDeadline(t *testing.T) {
 	}
 }
 
-// Ensure a missing prompt fails the write, the module gets exactly the
-// announced count of filler bytes (in case the prompt comes late), and no
-// more payload is sent on a connection whose module state is unknown.
+// Ensure a missing prompt fails the write and no more payload is sent on a
+// connection whose module state is unknown. At a write boundary the module
+// gets exactly the announced count of filler bytes (in case the prompt comes
+// late); in the middle of a split write it gets nothing, because filler
+// would complete the peer's half-received write with junk.
 func TestConnNoPrompt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for the 5 s prompt timeout")
 	}
-	c, f := dialScripted(t, Options{QuickSend: true},
-		step{cmd: "AT+CIPSEND=4", reply: ""},
-	)
-	_, err := c.Write([]byte("abcd"))
-	if !errors.Is(err, ErrTimeout) {
-		t.Fatalf("err = %v, want ErrTimeout", err)
+	tests := []struct {
+		name    string
+		payload string
+		steps   []step
+		want    []string
+	}{
+		{"first chunk", "abcd", []step{{cmd: "AT+CIPSEND=4", reply: ""}},
+			[]string{dialOK, "AT+CIPSEND?", "AT+CIPSEND=4", "\x00\x00\x00\x00"}},
+		{"second chunk of a split write", "abcdef", []step{
+			{cmd: "AT+CIPSEND=4", reply: "\r\n> ", data: 4, after: "\r\nDATA ACCEPT:4\r\n"},
+			{cmd: "AT+CIPSEND=2", reply: ""},
+		}, []string{dialOK, "AT+CIPSEND?", "AT+CIPSEND=4", "AT+CIPSEND=2"}},
 	}
-	_, err = c.Write([]byte("abcd"))
-	if !errors.Is(err, ErrTimeout) {
-		t.Errorf("second Write err = %v, want the first failure again", err)
-	}
-	want := []string{dialOK, "AT+CIPSEND?", "AT+CIPSEND=4", "\x00\x00\x00\x00"}
-	if got := f.waitCmds(len(want)); !reflect.DeepEqual(got, want) {
-		t.Errorf("module got %q, want %q (filler, no second CIPSEND)", got, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, f := dialScripted(t, Options{QuickSend: true}, tt.steps...)
+			_, err := c.Write([]byte(tt.payload))
+			if !errors.Is(err, ErrTimeout) {
+				t.Fatalf("err = %v, want ErrTimeout", err)
+			}
+			_, err = c.Write([]byte("abcd"))
+			if !errors.Is(err, ErrTimeout) {
+				t.Errorf("second Write err = %v, want the first failure again", err)
+			}
+			if got := f.waitCmds(len(tt.want)); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("module got %q, want %q", got, tt.want)
+			}
+			time.Sleep(100 * time.Millisecond)
+			if got := f.cmds(); len(got) > len(tt.want) {
+				t.Errorf("module got more than expected: %q", got)
+			}
+		})
 	}
 }
 
