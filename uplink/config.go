@@ -118,6 +118,11 @@ func (c *Config) Validate() error {
 		if c.SendLimit < 0 || c.SendLimit > 1460 {
 			return bad("--send-limit %d is outside 0..1460", c.SendLimit)
 		}
+		if c.KeepAlive == 0 {
+			// A window that dies mid-PUBLISH leaves the module's connection
+			// open; only the broker's keep-alive ends it (ModemLock.AwaitMidPacket).
+			return bad("--keepalive 0 is not allowed with the modem transport: the broker must drop connections a dead window leaves open (use 1..65535 s)")
+		}
 	case TransportTCP:
 	default:
 		return bad("unknown --transport %q (use modem or tcp)", c.Transport)

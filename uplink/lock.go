@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,9 +34,20 @@ func (e *ModemBusyError) Is(target error) bool { return target == ErrModemBusy }
 
 // ModemLock is an exclusive flock on a file beside the queue. The kernel
 // drops it when the holder dies, so a SIGKILLed window never wedges the site.
+//
+// The file also carries what a holder that dies leaves behind in the module
+// (see MidPacketUntil): the lock is the one thing every process that talks
+// to the module takes first.
 type ModemLock struct {
-	f *os.File
+	f              *os.File
+	path           string
+	holder         string
+	midPacketUntil time.Time
+	midPacketHold  time.Duration
 }
+
+// midPacketPrefix starts the lock file line that records a split write.
+const midPacketPrefix = "mid-packet until "
 
 // AcquireModemLock waits up to timeout for the lock. what describes the
 // caller for the busy message another process may print.
@@ -69,13 +82,128 @@ func AcquireModemLock(ctx context.Context, path, what string, timeout time.Durat
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	// Record the holder for the next process's error message. Failure to
-	// write it is harmless: the lock itself is the flock.
-	if err := f.Truncate(0); err == nil {
-		fmt.Fprintf(f, "pid %d (%s) since %s\n", os.Getpid(), what, time.Now().UTC().Format(time.RFC3339))
-		_ = f.Sync()
+	l := &ModemLock{
+		f:      f,
+		path:   path,
+		holder: fmt.Sprintf("pid %d (%s) since %s", os.Getpid(), what, time.Now().UTC().Format(time.RFC3339)),
 	}
-	return &ModemLock{f: f}, nil
+	if b, err := io.ReadAll(io.LimitReader(f, 4096)); err == nil {
+		l.midPacketUntil, l.midPacketHold = parseMidPacket(string(b), time.Now())
+	}
+	// Record the holder for the next process's error message, keeping a
+	// dead holder's mark. Failure to write it is harmless: the lock itself
+	// is the flock.
+	_ = l.rewrite()
+	return l, nil
+}
+
+// MidPacketUntil reports that an earlier holder died while the broker held
+// part of a packet the module was still sending (a PUBLISH larger than one
+// AT+CIPSEND): the module may be waiting for the rest, and the first bytes
+// it hears (AT probes, filler) would complete that PUBLISH into a corrupted
+// one the broker accepts. From the returned time on the broker has surely
+// dropped that connection (1.5 times the keep-alive after the last chunk),
+// and nothing sent to the module can reach it any more. Zero when there is
+// no such mark.
+func (l *ModemLock) MidPacketUntil() time.Time { return l.midPacketUntil }
+
+// AwaitMidPacket waits until MidPacketUntil, then clears the mark. Call it
+// before sending anything to the module when no power switch can reset it
+// instead: once the broker's keep-alive has run out, the bytes that
+// complete the module's pending AT+CIPSEND go nowhere.
+func (l *ModemLock) AwaitMidPacket(ctx context.Context, log *slog.Logger) error {
+	until := l.midPacketUntil
+	if until.IsZero() {
+		return nil
+	}
+	if wait := time.Until(until); wait > 0 {
+		log.Warn("an earlier window died while the broker held part of a PUBLISH; waiting for the broker to drop that connection before talking to the module",
+			"wait", wait.Round(time.Second), "until", until.Format(time.RFC3339))
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting until %s for the broker to drop a connection holding part of a PUBLISH: %w",
+				until.Format(time.RFC3339), context.Cause(ctx))
+		}
+	}
+	if err := l.clearMidPacket(); err != nil {
+		log.Warn("could not clear the mid-packet mark; the next window waits needlessly", "err", err)
+	}
+	return nil
+}
+
+// markMidPacket records, durably, that the broker holds part of a packet
+// and keeps the connection for up to hold from now.
+func (l *ModemLock) markMidPacket(hold time.Duration) error {
+	if until := time.Now().Add(hold); until.After(l.midPacketUntil) {
+		l.midPacketUntil, l.midPacketHold = until, hold
+	}
+	return l.rewrite()
+}
+
+// clearMidPacket removes the mark once the packet is whole at the broker,
+// the connection is closed, or the module was power-cycled.
+func (l *ModemLock) clearMidPacket() error {
+	if l.midPacketUntil.IsZero() {
+		return nil
+	}
+	l.midPacketUntil, l.midPacketHold = time.Time{}, 0
+	return l.rewrite()
+}
+
+// rewrite stores the holder line and the mark, and syncs: a board that
+// reboots while the module keeps its supply must still find the mark.
+func (l *ModemLock) rewrite() error {
+	if l.f == nil {
+		return nil
+	}
+	var content string
+	if l.holder != "" {
+		content = l.holder + "\n"
+	}
+	if !l.midPacketUntil.IsZero() {
+		content += fmt.Sprintf("%s%s hold %s\n", midPacketPrefix, l.midPacketUntil.UTC().Format(time.RFC3339Nano), l.midPacketHold)
+	}
+	// Written over the old content, then cut to length: a crash in
+	// between leaves the new lines first, never an empty file.
+	if _, err := l.f.WriteAt([]byte(content), 0); err != nil {
+		return fmt.Errorf("modem lock %s: %w", l.path, err)
+	}
+	if err := l.f.Truncate(int64(len(content))); err != nil {
+		return fmt.Errorf("modem lock %s: %w", l.path, err)
+	}
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("modem lock %s: %w", l.path, err)
+	}
+	return nil
+}
+
+// parseMidPacket finds the mark in the lock file. The wait it implies is
+// capped at its hold: a board without a real-time clock may boot with its
+// clock behind, and must not then wait for hours.
+func parseMidPacket(content string, now time.Time) (time.Time, time.Duration) {
+	for line := range strings.Lines(content) {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), midPacketPrefix)
+		if !ok {
+			continue
+		}
+		at, holdText, ok := strings.Cut(rest, " hold ")
+		if !ok {
+			continue
+		}
+		until, err1 := time.Parse(time.RFC3339Nano, at)
+		hold, err2 := time.ParseDuration(holdText)
+		if err1 != nil || err2 != nil || hold <= 0 {
+			continue
+		}
+		if until.Sub(now) > hold {
+			until = now.Add(hold)
+		}
+		return until, hold
+	}
+	return time.Time{}, 0
 }
 
 func readHolder(path string) string {
@@ -83,8 +211,9 @@ func readHolder(path string) string {
 	if err != nil {
 		return "unknown"
 	}
-	s := strings.TrimSpace(string(b))
-	if s == "" || len(s) > 200 {
+	s, _, _ := strings.Cut(string(b), "\n")
+	s = strings.TrimSpace(s)
+	if s == "" || strings.HasPrefix(s, midPacketPrefix) || len(s) > 200 {
 		return "unknown"
 	}
 	return s
@@ -96,8 +225,10 @@ func (l *ModemLock) Release() error {
 		return nil
 	}
 	f := l.f
+	// The holder line goes; a mark stays for the next holder.
+	l.holder = ""
+	_ = l.rewrite()
 	l.f = nil
-	_ = f.Truncate(0)
 	err := unix.Flock(int(f.Fd()), unix.LOCK_UN)
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -3,6 +3,8 @@ package uplink
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,3 +38,99 @@ func TestModemLockExcludesAndReleases(t *testing.T) {
 	b.Release()
 	b.Release() // twice is harmless
 }
+
+// Ensure the mid-packet mark survives its holder (Release is what the
+// kernel does for a dead process), shows in the next holder's
+// MidPacketUntil, leaves the busy message alone, and goes once cleared.
+func TestModemLockMidPacketMark(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "modem.lock")
+	ctx := context.Background()
+	a, err := AcquireModemLock(ctx, path, "uploader flush", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.MidPacketUntil().IsZero() {
+		t.Fatalf("fresh lock has a mark: %v", a.MidPacketUntil())
+	}
+	before := time.Now()
+	if err := a.markMidPacket(90 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	_, err = AcquireModemLock(ctx, path, "uploader modem check", 50*time.Millisecond)
+	var busy *ModemBusyError
+	if !errors.As(err, &busy) || !strings.HasPrefix(busy.Holder, "pid ") || strings.Contains(busy.Holder, "mid-packet") {
+		t.Errorf("busy while marked: %v (holder %q)", err, busy.Holder)
+	}
+	a.Release()
+
+	b, err := AcquireModemLock(ctx, path, "uploader flush", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := b.MidPacketUntil()
+	if until.Before(before.Add(90*time.Second)) || until.After(time.Now().Add(90*time.Second)) {
+		t.Errorf("mark until %v, want 90 s after the mark was written (%v)", until, before)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := b.AwaitMidPacket(short, discardLogger()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("AwaitMidPacket with a 50 ms context and a mark 90 s ahead: %v, want the context's error", err)
+	}
+	if b.MidPacketUntil().IsZero() {
+		t.Fatal("an interrupted wait cleared the mark")
+	}
+	b.Release()
+
+	// A board whose clock went back must not wait past the mark's hold.
+	c, err := AcquireModemLock(ctx, path, "uploader flush", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, hold := parseMidPacket(midPacketPrefix+time.Now().Add(10*time.Hour).UTC().Format(time.RFC3339Nano)+" hold 1m30s\n", time.Now())
+	if hold != 90*time.Second || time.Until(got) > 90*time.Second {
+		t.Errorf("mark 10 h ahead with hold 90 s: until %v, hold %v; want the wait capped at the hold", got, hold)
+	}
+	if err := c.clearMidPacket(); err != nil {
+		t.Fatal(err)
+	}
+	c.Release()
+	d, err := AcquireModemLock(ctx, path, "uploader flush", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Release()
+	if !d.MidPacketUntil().IsZero() {
+		t.Errorf("mark still there after clearMidPacket: %v", d.MidPacketUntil())
+	}
+}
+
+// Ensure AwaitMidPacket waits until the mark's time, then clears it.
+func TestModemLockAwaitMidPacket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "modem.lock")
+	ctx := context.Background()
+	a, err := AcquireModemLock(ctx, path, "dying window", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.markMidPacket(300 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	a.Release()
+	b, err := AcquireModemLock(ctx, path, "next window", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	until := b.MidPacketUntil()
+	if err := b.AwaitMidPacket(ctx, discardLogger()); err != nil {
+		t.Fatal(err)
+	}
+	if time.Now().Before(until) {
+		t.Errorf("AwaitMidPacket returned before %v", until)
+	}
+	if !b.MidPacketUntil().IsZero() {
+		t.Errorf("mark not cleared")
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
+	"github.com/nbiot-uploader/uploader/codec"
 	"github.com/nbiot-uploader/uploader/queue"
 	"github.com/nbiot-uploader/uploader/uplink/modem"
 	"github.com/nbiot-uploader/uploader/uplink/session"
@@ -19,6 +21,7 @@ import (
 // Window steps, as named in errors and in the stored summary.
 const (
 	StepModemLock    = "modem lock"
+	StepInterrupted  = "interrupted send" // an earlier window died mid-PUBLISH
 	StepPowerOn      = "power on"
 	StepOpenSerial   = "open serial port"
 	StepSync         = "modem sync"
@@ -120,6 +123,7 @@ type window struct {
 	log   *slog.Logger
 	sum   *Summary
 	start time.Time
+	lock  *ModemLock // nil on the TCP transport
 
 	teardownCtx    context.Context
 	teardownCancel context.CancelFunc
@@ -157,14 +161,29 @@ func (w *window) runModem(ctx context.Context) (err error) {
 		return stepErr(StepModemLock, err)
 	}
 	defer lock.Release()
+	w.lock = lock
 
-	if cfg.Power.Configured() {
+	midPacket := !lock.MidPacketUntil().IsZero()
+	switch {
+	case cfg.Power.Configured() && midPacket:
+		w.log.Warn("an earlier window died while the broker held part of a PUBLISH; power-cycling the module so nothing completes it")
+		if err := cfg.Power.powerCycle(ctx); err != nil {
+			return stepErr(StepPowerOn, err)
+		}
+		w.clearMidPacket()
+	case cfg.Power.Configured():
 		if err := runPowerCommand(ctx, "on", cfg.Power.On); err != nil {
 			return stepErr(StepPowerOn, err)
 		}
 		if err := sleepCtx(ctx, cfg.Power.BootWait); err != nil {
 			return stepErr(StepPowerOn, err)
 		}
+	case midPacket:
+		if err := lock.AwaitMidPacket(ctx, w.log); err != nil {
+			return stepErr(StepInterrupted, err)
+		}
+	}
+	if cfg.Power.Configured() {
 		defer func() {
 			// Cutting the supply is the last resort: it gets its own time
 			// even when the shared teardown budget is spent.
@@ -239,12 +258,52 @@ func (w *window) runModem(ctx context.Context) (err error) {
 	}
 	err = w.session(ctx, conn, conn)
 	cerr := conn.CloseContext(w.teardown(ctx))
+	if cerr == nil {
+		// The broker has dropped whatever part of a packet it held.
+		w.clearMidPacket()
+	}
 	if err == nil && cerr != nil {
 		// Everything acknowledged is already deleted; a failed close only
 		// costs the module's clean-up, which AT+CFUN=0 does anyway.
 		w.log.Warn("closing the modem connection failed", "err", cerr)
 	}
 	return err
+}
+
+func (w *window) clearMidPacket() {
+	if err := w.lock.clearMidPacket(); err != nil {
+		w.log.Warn("could not clear the mid-packet mark; the next window waits needlessly", "err", err)
+	}
+}
+
+// midPacketHold is how long after a chunk of a split PUBLISH the broker
+// may keep the connection: MQTT has it close a connection that sent no
+// whole packet for 1.5 times the keep-alive; the rest (half the keep-alive,
+// at most 30 s) covers its timer granularity and a chunk delayed in the
+// network (mosquitto restarts the keep-alive when part of a large packet
+// arrives).
+func midPacketHold(keepAlive time.Duration) time.Duration {
+	return keepAlive*3/2 + min(keepAlive/2, 30*time.Second)
+}
+
+// guardSplitWrites records in the modem lock, before each AT+CIPSEND of a
+// PUBLISH larger than one chunk, until when the broker may hold part of it;
+// see ModemLock.AwaitMidPacket. TLS needs no guard: a record completed with junk
+// fails its MAC and the broker closes the connection.
+func (w *window) guardSplitWrites(conn *modem.Conn, scfg *session.Config) {
+	var keepAlive atomic.Int64
+	keepAlive.Store(int64(w.cfg.KeepAlive) * int64(time.Second))
+	scfg.OnConnack = func(c codec.Connack) {
+		if c.HasServerKeepAlive && c.ServerKeepAlive > 0 {
+			keepAlive.Store(int64(c.ServerKeepAlive) * int64(time.Second))
+		}
+	}
+	conn.SetSplitWriteHook(func(done bool) error {
+		if done {
+			return w.lock.clearMidPacket()
+		}
+		return w.lock.markMidPacket(midPacketHold(time.Duration(keepAlive.Load())))
+	})
 }
 
 // openModem opens the port and synchronises; a module that does not answer
@@ -342,6 +401,9 @@ func (w *window) session(ctx context.Context, conn net.Conn, modemConn *modem.Co
 	}
 	if modemConn != nil {
 		scfg.ChunkSize = modemConn.MaxChunk()
+		if !cfg.TLS.Enabled && w.lock != nil {
+			w.guardSplitWrites(modemConn, &scfg)
+		}
 	}
 	if cfg.Progress != nil {
 		queued := int(w.sum.Queued)

@@ -204,6 +204,7 @@ func TestFlushBadConfig(t *testing.T) {
 		{"bad mqtt version", []string{"--broker", "h:1", "--mqtt-version", "4.0"}, "--mqtt-version"},
 		{"bad queue policy", []string{"--broker", "h:1", "--queue-policy", "keep-all"}, "--queue-policy"},
 		{"power on without off", []string{"--broker", "h:1", "--power-on-cmd", "true"}, "--power-off-cmd"},
+		{"no keep-alive on the modem", []string{"--broker", "h:1", "--keepalive", "0"}, "--keepalive 0"},
 		{"missing config file", []string{"--config", filepath.Join(dir, "none.yaml")}, "--config"},
 	}
 	for _, tt := range tests {

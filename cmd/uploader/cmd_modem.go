@@ -64,6 +64,9 @@ func withModem(c *cli.Context, e *env, what string, fn func(ctx context.Context,
 		return err
 	}
 	defer lock.Release()
+	if err := lock.AwaitMidPacket(ctx, log); err != nil {
+		return err
+	}
 	port, err := modem.OpenSerial(c.String("device"), baud)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", c.String("device"), err)
