@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"math/rand/v2"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,31 +36,68 @@ func (sp *span) draw(rng *rand.Rand) time.Duration {
 // session (after the TCP connection is up), where records are in flight.
 // A killed enqueue call must arrive whole or not at all (one call, one
 // transaction). The seed is logged; -e2e.seed replays a run.
+//
+// It is also the regression test of a bug it found: a flush killed after a
+// CIPSEND prompt left the broker holding the first part of a PUBLISH that
+// straddled two chunks, and the next flush's AT probes completed it into a
+// corrupted reading the broker routed ("garbled" in the tally). Chunks now
+// end on packet boundaries.
 func TestPowerCuts(t *testing.T) {
 	requireE2E(t)
-	runPowerCuts(t, "TestKnownBugGarbledPublishAfterKilledFlush")
+	runPowerCuts(t, powerCuts{kills: *flagKills})
 }
 
-// runPowerCuts is TestPowerCuts; knownGarbling, when set, names the
-// known-bug test that fails on garbled deliveries, which are then only
-// logged here.
-func runPowerCuts(t *testing.T, knownGarbling string) {
+// TestPowerCutsLargeReadings is TestPowerCuts with readings of about 2 KB,
+// so every PUBLISH takes two CIPSENDs, and with every kill aimed at the
+// moment the flush sends the second of them: it marks the modem lock
+// first, and the simulator answers each command 20 ms late, so the kill
+// lands between that CIPSEND and its prompt: the broker holds half a
+// PUBLISH and the module waits for the rest. The next flush must not complete it (it
+// waits out the broker's keep-alive, 4 s here, which outlasts the 3 s of
+// probes before the data-mode filler), so no reading arrives garbled.
+// Without that wait this test finds garbled readings.
+func TestPowerCutsLargeReadings(t *testing.T) {
+	requireE2E(t)
+	runPowerCuts(t, powerCuts{kills: max(6, *flagKills/8), pad: 2000, aimAtSplit: true,
+		flushArgs: []string{"--keepalive", "4"}, faults: "slow=20ms"})
+}
+
+type powerCuts struct {
+	kills      int
+	pad        int      // reading size, see scenario.pad
+	flushArgs  []string // added to every flush
+	aimAtSplit bool     // kill when the mid-packet mark appears
+	faults     string   // simulator faults during the kills
+}
+
+// midPacketMark is what the modem lock holds while a PUBLISH larger than
+// one chunk is half sent (uplink.ModemLock).
+const midPacketMark = "mid-packet until "
+
+func runPowerCuts(t *testing.T, pc powerCuts) {
 	seed := *flagSeed
 	if seed == 0 {
 		seed = time.Now().UnixNano()
 	}
-	kills := *flagKills
-	t.Logf("seed %d (replay with -e2e.seed=%d), %d flush kills (-e2e.kills)", seed, seed, kills)
+	kills := pc.kills
+	t.Logf("seed %d (replay with -e2e.seed=%d), %d flush kills", seed, seed, kills)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
 
 	s := newScenario(t, startMochi(t), "5")
-	s.knownGarbling = knownGarbling
+	s.pad = pc.pad
 	s.enqueueConcurrently(100, 1)
-	sim := startSimulator(t, "")
+	simLog := "warn"
+	if pc.aimAtSplit {
+		simLog = "debug" // to see the CIPSEND arrive
+	}
+	sim := startSimulatorLogging(t, pc.faults, simLog)
+	lockFile := s.db + ".modem.lock"
 
 	var (
 		flushKilled, flushOK, flushFailed int
 		killedInSession                   int // killed after the TCP connection was up
+		killedMidSplit, waitedOut         int // killed with the mark set; flushes that waited it out
+		filled                            int // flushes that found the module waiting for payload
 		enqKilled, enqSurvived, enqOK     int
 		failures                          = map[string]int{}
 		lifeSpan                          = span{avg: 200 * time.Millisecond} // a flush, start to exit
@@ -78,8 +116,10 @@ func runPowerCuts(t *testing.T, knownGarbling string) {
 		if rng.IntN(3) == 0 {
 			enqKill = enqSpan.draw(rng)
 		}
-		flush := startUploader(t, nil, nil, s.windowArgs("flush", sim.path, s.brk.Addr())...)
+		staleMark := readMark(lockFile) // a killed flush's, until the next one clears it
+		flush := startUploader(t, nil, nil, s.windowArgs("flush", sim.path, s.brk.Addr(), pc.flushArgs...)...)
 		inSession := rng.IntN(2) == 0
+		atSplit := pc.aimAtSplit
 		flushKill := lifeSpan.draw(rng)
 		if inSession {
 			flushKill = sessionSpan.draw(rng)
@@ -112,6 +152,10 @@ func runPowerCuts(t *testing.T, knownGarbling string) {
 		switch {
 		case calibrating:
 			sessionAt, sessionSeen = waitForOutput(flush, sessionStarted, processTimeout)
+		case atSplit:
+			if waitForNewMark(flush, lockFile, staleMark, processTimeout) {
+				killBeforePrompt(flush, sim)
+			}
 		case inSession:
 			if sessionAt, sessionSeen = waitForOutput(flush, sessionStarted, processTimeout); sessionSeen &&
 				!flush.wait(time.Until(sessionAt.Add(flushKill))) {
@@ -123,9 +167,18 @@ func runPowerCuts(t *testing.T, knownGarbling string) {
 			}
 		}
 		fr := flush.mustWait(t, processTimeout)
+		if strings.Contains(fr.stderr, "waiting for the broker to drop that connection") {
+			waitedOut++
+		}
+		if strings.Contains(fr.stderr, "flushing a possibly pending CIPSEND") {
+			filled++
+		}
 		switch fr.code {
 		case -1:
 			flushKilled++
+			if m := readMark(lockFile); m != "" && m != staleMark {
+				killedMidSplit++
+			}
 			if strings.Contains(fr.stderr, sessionStarted) {
 				killedInSession++
 			}
@@ -153,6 +206,13 @@ func runPowerCuts(t *testing.T, knownGarbling string) {
 	if kills >= 10 && killedInSession < kills/5 {
 		t.Errorf("only %d of %d kills landed in the MQTT session, where records are in flight", killedInSession, kills)
 	}
+	if pc.aimAtSplit {
+		t.Logf("%d kills left half a PUBLISH at the broker (mid-packet mark set); %d flushes waited out the broker's keep-alive first; %d found the module waiting for payload",
+			killedMidSplit, waitedOut, filled)
+		if killedMidSplit == 0 {
+			t.Errorf("no kill landed in the middle of a split PUBLISH; the test proved nothing about it")
+		}
+	}
 	t.Logf("enqueue: %d killed mid-write, %d finished before their kill, %d not killed", enqKilled, enqSurvived, enqOK)
 	acc := sim.stop(t)
 	t.Logf("simulator across the kills: %d TCP connections, %d AT commands, %d MQTT bytes up", acc.TCPConnections, acc.ATCommands, acc.MQTTBytesUp)
@@ -160,6 +220,44 @@ func runPowerCuts(t *testing.T, knownGarbling string) {
 	s.cleanWindow()
 	tl := s.account(1<<30, nil) // any record may have been in flight at a kill
 	t.Logf("killed enqueue calls: %d of %d arrived whole, the rest not at all", tl.uncertainArrived, tl.uncertainCalls)
+}
+
+// killBeforePrompt SIGKILLs p once the simulator has logged the CIPSEND
+// that follows the mid-packet mark (or after 15 ms, in case it came before
+// the mark was seen): with the simulator's answers 20 ms late, p dies
+// before the prompt, and the module then waits for a chunk nobody sends.
+func killBeforePrompt(p *proc, sim *simulator) {
+	from := sim.p.stderr.Len()
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for time.Now().Before(deadline) && !strings.Contains(sim.p.stderr.Since(from), "AT+CIPSEND=") {
+		time.Sleep(200 * time.Microsecond)
+	}
+	p.signal(syscall.SIGKILL)
+}
+
+// readMark returns the mid-packet mark line of the modem lock file, or "".
+func readMark(path string) string {
+	b, _ := os.ReadFile(path)
+	for line := range strings.Lines(string(b)) {
+		if strings.HasPrefix(line, midPacketMark) {
+			return line
+		}
+	}
+	return ""
+}
+
+// waitForNewMark polls the lock file at path while p runs until it holds a
+// mid-packet mark other than stale, one p wrote; it reports whether it
+// did before p exited.
+func waitForNewMark(p *proc, path, stale string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for !p.exited() && time.Now().Before(deadline) {
+		if m := readMark(path); m != "" && m != stale {
+			return true
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+	return false
 }
 
 // waitForOutput polls p's stderr for want until p exits or timeout passes;

@@ -32,6 +32,19 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+func (b *syncBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
+}
+
+// Since returns what was written after the first off bytes.
+func (b *syncBuffer) Since(off int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf.Bytes()[min(off, b.buf.Len()):])
+}
+
 // proc is one child process of the suite. Each runs in its own process
 // group, so a kill also reaches whatever it started (power commands), and
 // t.Cleanup kills it if the test did not wait for it.

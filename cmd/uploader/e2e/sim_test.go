@@ -33,7 +33,14 @@ type simAccounting struct {
 // none) and waits for the device path, its first line of output.
 func startSimulator(t *testing.T, faults string) *simulator {
 	t.Helper()
-	args := []string{"simulate", "--profile", "fast", "--log-level", "warn"}
+	return startSimulatorLogging(t, faults, "warn")
+}
+
+// startSimulatorLogging is startSimulator with the simulator's log level;
+// at debug it logs every AT command line it receives.
+func startSimulatorLogging(t *testing.T, faults, level string) *simulator {
+	t.Helper()
+	args := []string{"simulate", "--profile", "fast", "--log-level", level}
 	if faults != "" {
 		args = append(args, "--faults", faults)
 	}
