@@ -276,6 +276,16 @@ func (w *window) clearMidPacket() {
 	}
 }
 
+// tlsRecordOverhead is the most a TLS record adds to its payload: TLS 1.3
+// AEAD 5 + 16 + 1 bytes; TLS 1.2 up to 5 + 16 IV + 32 MAC + 16 padding
+// (CBC with SHA-256).
+func tlsRecordOverhead(version uint16) int {
+	if version == tls.VersionTLS13 {
+		return 22
+	}
+	return 69
+}
+
 // midPacketHold is how long after a chunk of a split PUBLISH the broker
 // may keep the connection: MQTT has it close a connection that sent no
 // whole packet for 1.5 times the keep-alive; the rest (half the keep-alive,
@@ -379,6 +389,11 @@ func (w *window) session(ctx context.Context, conn net.Conn, modemConn *modem.Co
 		if err != nil {
 			return stepErr(StepTLS, err)
 		}
+		if modemConn != nil {
+			// One session write, one record, one CIPSEND (see below);
+			// Go otherwise starts with records of about 1.2 KB.
+			tcfg.DynamicRecordSizingDisabled = true
+		}
 		tconn := tls.Client(conn, tcfg)
 		if err := tconn.HandshakeContext(ctx); err != nil {
 			return stepErr(StepTLS, err)
@@ -401,7 +416,11 @@ func (w *window) session(ctx context.Context, conn net.Conn, modemConn *modem.Co
 	}
 	if modemConn != nil {
 		scfg.ChunkSize = modemConn.MaxChunk()
-		if !cfg.TLS.Enabled && w.lock != nil {
+		if tconn, ok := conn.(*tls.Conn); ok {
+			// Each session write becomes one TLS record; leave room for its
+			// header, tag and padding so the record fits one CIPSEND.
+			scfg.ChunkSize -= tlsRecordOverhead(tconn.ConnectionState().Version)
+		} else if w.lock != nil {
 			w.guardSplitWrites(modemConn, &scfg)
 		}
 	}

@@ -265,6 +265,34 @@ func TestWindowTLS(t *testing.T) {
 			}
 		})
 	}
+	// Each TLS record fits one CIPSEND: with records a little over the
+	// module's limit every chunk would cost two, and two TCP segments.
+	t.Run("records fit chunks", func(t *testing.T) {
+		q, dir := openQueue(t)
+		enqueueReadings(t, q, 600, 1)
+		sim := startSim(t, modemsim.Fast())
+		cfg := modemConfig(sim, broker.Addr(), dir)
+		cfg.TLS = uplink.TLSConfig{Enabled: true, CAFile: ca.caFile, CertFile: ca.clientCert, KeyFile: ca.clientKey, ServerName: "broker.test"}
+		cfg.InFlight = 1000 // so acknowledgements never cut a chunk short
+		sum, err := uplink.RunWindow(context.Background(), cfg, q)
+		if err != nil || sum.Acked != 600 {
+			t.Fatalf("window over TLS: %+v, %v", sum, err)
+		}
+		acc := sim.Accounting()
+		// The handshake takes three CIPSENDs of its own; the rest carry
+		// records of at least 1460 - 100 bytes, but for the last one or two.
+		full := 0
+		for _, n := range acc.ChunkSizes {
+			if n >= 1360 {
+				full++
+			}
+		}
+		want := int(acc.MQTTBytesUp) / 1460
+		if full < want-2 || len(acc.ChunkSizes) > want+4 {
+			t.Errorf("%d CIPSENDs, %d of them nearly full, for %d bytes (%d full chunks' worth): %v",
+				len(acc.ChunkSizes), full, acc.MQTTBytesUp, want, acc.ChunkSizes)
+		}
+	})
 	t.Run("wrong CA", func(t *testing.T) {
 		other := newTestCA(t)
 		q, dir := openQueue(t)
