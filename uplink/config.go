@@ -55,6 +55,10 @@ type Config struct {
 	InFlight     int
 	ReplyTimeout time.Duration
 	MaxRecords   int // 0 = drain everything queued
+	// NoSeq leaves out the MQTT 5 user property "seq" (each record's
+	// sequence number), about 11 bytes per reading; consumers then cannot
+	// de-duplicate at-least-once deliveries.
+	NoSeq bool
 
 	// WindowTimeout is the hard deadline for the whole window, radio off included.
 	WindowTimeout time.Duration

@@ -410,7 +410,7 @@ func (w *window) session(ctx context.Context, conn net.Conn, modemConn *modem.Co
 		InFlight:     cfg.InFlight,
 		ReplyTimeout: cfg.ReplyTimeout,
 		TopicAliases: true,
-		SeqProperty:  true,
+		SeqProperty:  !cfg.NoSeq,
 		MaxRecords:   cfg.MaxRecords,
 		Logger:       w.log,
 	}

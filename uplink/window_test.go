@@ -241,6 +241,36 @@ func TestWindowTCPTransport(t *testing.T) {
 	}
 }
 
+// With MQTT 5 every record carries its sequence number as the user
+// property "seq" unless NoSeq is set, which saves its bytes.
+func TestWindowSeqProperty(t *testing.T) {
+	broker := startBroker(t, brokertest.Options{})
+	bytesOut := map[bool]int64{}
+	for _, noSeq := range []bool{false, true} {
+		q, dir := openQueue(t)
+		enqueueReadings(t, q, 20, 1)
+		cfg := modemConfig(startSim(t, modemsim.Fast()), broker.Addr(), dir)
+		cfg.MQTTVersion = codec.V5
+		cfg.NoSeq = noSeq
+		cfg.ClientID = fmt.Sprintf("site-seq-%v", noSeq)
+		before := len(broker.Messages())
+		sum, err := uplink.RunWindow(context.Background(), cfg, q)
+		if err != nil || sum.Acked != 20 {
+			t.Fatalf("NoSeq %v: %+v, %v", noSeq, sum, err)
+		}
+		broker.WaitCount(before+20, 5*time.Second)
+		for _, m := range broker.Messages()[before:] {
+			if (m.Seq == "") != noSeq {
+				t.Errorf("NoSeq %v: message on %s has seq %q", noSeq, m.Topic, m.Seq)
+			}
+		}
+		bytesOut[noSeq] = sum.MQTTBytesOut
+	}
+	if saved := bytesOut[false] - bytesOut[true]; saved < 20*5 {
+		t.Errorf("NoSeq saved %d MQTT bytes on 20 records (%d vs %d)", saved, bytesOut[true], bytesOut[false])
+	}
+}
+
 func TestWindowTLS(t *testing.T) {
 	ca := newTestCA(t)
 	serverTLS := ca.serverConfig(t, "broker.test")

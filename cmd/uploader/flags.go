@@ -90,6 +90,7 @@ func windowFlags() []cli.Flag {
 		strFlag("password-file", "", "file holding the MQTT password (trailing newline ignored)"),
 		strFlag("mqtt-version", "3.1.1", "MQTT protocol: 3.1, 3.1.1 or 5"),
 		intFlag("keepalive", 60, "MQTT keepalive in seconds"),
+		boolFlag("no-seq", `MQTT 5: leave out the user property "seq" (each record's sequence number), about 11 bytes per reading; consumers can then not drop duplicates`),
 		intFlag("inflight", 64, "most unacknowledged QoS 1/2 messages at once (MQTT 5: also bounded by the broker's Receive Maximum)"),
 		durFlag("reply-timeout", 30*time.Second, "longest wait for any broker reply (CONNACK, PUBACK, PINGRESP)"),
 		boolFlag("tls", "use TLS to the broker (Go's crypto/tls, over either transport)"),
@@ -227,6 +228,7 @@ func windowConfig(c *cli.Context) (uplink.Config, error) {
 	}
 	cfg.KeepAlive = uint16(ka)
 	cfg.InFlight = c.Int("inflight")
+	cfg.NoSeq = c.Bool("no-seq")
 	cfg.ReplyTimeout = c.Duration("reply-timeout")
 	cfg.TLS = uplink.TLSConfig{
 		Enabled:    c.Bool("tls"),
