@@ -107,6 +107,21 @@ func AcquireModemLock(ctx context.Context, path, what string, timeout time.Durat
 // no such mark.
 func (l *ModemLock) MidPacketUntil() time.Time { return l.midPacketUntil }
 
+// ReadMidPacketMark reads the lock file at path without taking the lock
+// (for status reports) and returns its MidPacketUntil, zero when there is
+// no mark or no file.
+func ReadMidPacketMark(path string) (time.Time, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("modem lock %s: %w", path, err)
+	}
+	until, _ := parseMidPacket(string(b), time.Now())
+	return until, nil
+}
+
 // AwaitMidPacket waits until MidPacketUntil, then clears the mark. Call it
 // before sending anything to the module when no power switch can reset it
 // instead: once the broker's keep-alive has run out, the bytes that

@@ -257,6 +257,25 @@ func TestStatus(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "depth:          3 records") || !strings.Contains(out, "last window:    none yet") {
 		t.Errorf("status text:\n%s", out)
 	}
+	if r.InterruptedSendUntil != nil || strings.Contains(out, "interrupted:") {
+		t.Errorf("an interrupted send reported without a mark: %v\n%s", r.InterruptedSendUntil, out)
+	}
+
+	// The mark a window dying mid-PUBLISH leaves in the modem lock file.
+	until := time.Now().Add(time.Minute).UTC().Truncate(time.Second)
+	mark := "mid-packet until " + until.Format(time.RFC3339Nano) + " hold 2m0s\n"
+	if err := os.WriteFile(db+".modem.lock", []byte(mark), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, out, _ = runApp(t, "", "status", "--db", db, "--json")
+	r = statusReport{}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.InterruptedSendUntil == nil || !r.InterruptedSendUntil.Equal(until) {
+		t.Errorf("status --json with a mark until %v: %v, %v", until, r.InterruptedSendUntil, err)
+	}
+	_, out, _ = runApp(t, "", "status", "--db", db)
+	if !strings.Contains(out, "interrupted:    a window died in the middle of a PUBLISH") {
+		t.Errorf("status text does not show the interrupted send:\n%s", out)
+	}
 }
 
 func TestHelpShowsDefaults(t *testing.T) {

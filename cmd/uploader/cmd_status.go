@@ -35,6 +35,10 @@ type statusReport struct {
 	LastSeq          uint64          `json:"last_seq"`
 	LastWindow       *uplink.Summary `json:"last_window"`
 	NextWindow       *time.Time      `json:"next_window,omitempty"`
+	// InterruptedSendUntil is set when a window died in the middle of a
+	// PUBLISH larger than one chunk: the next one power-cycles the module
+	// or waits until then (see uplink.ModemLock.MidPacketUntil).
+	InterruptedSendUntil *time.Time `json:"interrupted_send_until,omitempty"`
 }
 
 func runStatus(c *cli.Context, e *env) error {
@@ -75,6 +79,11 @@ func runStatus(c *cli.Context, e *env) error {
 		next := sched.Next(now)
 		r.NextWindow = &next
 	}
+	if until, err := uplink.ReadMidPacketMark(c.String("db") + ".modem.lock"); err != nil {
+		log.Warn("could not read the modem lock file", "err", err)
+	} else if !until.IsZero() {
+		r.InterruptedSendUntil = &until
+	}
 	if c.Bool("json") {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -106,5 +115,8 @@ func printStatus(w io.Writer, r statusReport, now time.Time) {
 	}
 	if r.NextWindow != nil {
 		fmt.Fprintf(w, "next window:    %s (in %s)\n", r.NextWindow.Format(time.RFC3339), describeDuration(r.NextWindow.Sub(now)))
+	}
+	if u := r.InterruptedSendUntil; u != nil {
+		fmt.Fprintf(w, "interrupted:    a window died in the middle of a PUBLISH; the next one power-cycles the module or waits until %s\n", u.Format(time.RFC3339))
 	}
 }
