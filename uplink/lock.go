@@ -210,7 +210,7 @@ func parseMidPacket(content string, now time.Time) (time.Time, time.Duration) {
 		}
 		until, err1 := time.Parse(time.RFC3339Nano, at)
 		hold, err2 := time.ParseDuration(holdText)
-		if err1 != nil || err2 != nil || hold <= 0 {
+		if err1 != nil || err2 != nil || hold <= 0 || until.IsZero() {
 			continue
 		}
 		if until.Sub(now) > hold {

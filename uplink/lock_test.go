@@ -134,3 +134,25 @@ func TestModemLockAwaitMidPacket(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// FuzzParseMidPacket: whatever the lock file holds (a torn write, another
+// tool's bytes), parsing never panics and never asks for a wait longer than
+// the mark's own hold.
+func FuzzParseMidPacket(f *testing.F) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	f.Add("pid 12 (uploader flush) since 2026-11-25T11:59:00Z\nmid-packet until 2026-11-25T12:01:30.5Z hold 2m0s\n")
+	f.Add("mid-packet until 2099-01-01T00:00:00Z hold 1m30s\n")
+	f.Add("mid-packet until garbage hold 5s\n")
+	f.Add("mid-packet until 2026-11-25T12:01:30Z hold -5s\n")
+	f.Add("mid-packet until 0001-01-01T00:00:00Z hold 5s\n")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, content string) {
+		until, hold := parseMidPacket(content, now)
+		if until.IsZero() != (hold == 0) {
+			t.Fatalf("until %v with hold %v", until, hold)
+		}
+		if hold < 0 || until.Sub(now) > hold {
+			t.Fatalf("until %v is more than the hold %v after now", until, hold)
+		}
+	})
+}
