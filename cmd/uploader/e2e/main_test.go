@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -22,6 +23,11 @@ var (
 // uploaderBin is the binary TestMain built; empty under -short.
 var uploaderBin string
 
+var (
+	sourcesOnce sync.Once
+	sourcesErr  error
+)
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if testing.Short() {
@@ -30,10 +36,6 @@ func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "uploader-e2e-bin-")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: temp dir: %v\n", err)
-		os.Exit(1)
-	}
-	if err := readSources(filepath.Join("..", "..", "..")); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		os.Exit(1)
 	}
 	uploaderBin, err = buildUploader(dir)
@@ -51,7 +53,7 @@ func TestMain(m *testing.M) {
 // suite imports none of the product's packages (it runs the binary), so
 // without this `go test` would replay a cached pass after the product
 // changed: it invalidates a cached result only when a file the test read
-// has changed.
+// while tests ran (not in TestMain before m.Run) has changed.
 func readSources(root string) error {
 	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -100,5 +102,9 @@ func requireE2E(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end suite: skipped under -short")
+	}
+	sourcesOnce.Do(func() { sourcesErr = readSources(filepath.Join("..", "..", "..")) })
+	if sourcesErr != nil {
+		t.Fatalf("read the module's sources: %v", sourcesErr)
 	}
 }

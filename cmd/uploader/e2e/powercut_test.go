@@ -56,13 +56,18 @@ func TestPowerCuts(t *testing.T) {
 // waits out the broker's keep-alive, 4 s here, which outlasts the 3 s of
 // probes before the data-mode filler), so no reading arrives garbled.
 // Without that wait this test finds garbled readings.
+//
+// It runs against mosquitto, which restarts a client's keep-alive while a
+// large packet arrives in parts; uplink.TestWindowAfterDeathMidPublish
+// covers mochi.
 func TestPowerCutsLargeReadings(t *testing.T) {
 	requireE2E(t)
-	runPowerCuts(t, powerCuts{kills: max(6, *flagKills/8), pad: 2000, aimAtSplit: true,
+	runPowerCuts(t, powerCuts{broker: startMosquitto(t), kills: max(6, *flagKills/8), pad: 2000, aimAtSplit: true,
 		flushArgs: []string{"--keepalive", "4"}, faults: "slow=20ms"})
 }
 
 type powerCuts struct {
+	broker     broker // default: mochi
 	kills      int
 	pad        int      // reading size, see scenario.pad
 	flushArgs  []string // added to every flush
@@ -83,7 +88,10 @@ func runPowerCuts(t *testing.T, pc powerCuts) {
 	t.Logf("seed %d (replay with -e2e.seed=%d), %d flush kills", seed, seed, kills)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
 
-	s := newScenario(t, startMochi(t), "5")
+	if pc.broker == nil {
+		pc.broker = startMochi(t)
+	}
+	s := newScenario(t, pc.broker, "5")
 	s.pad = pc.pad
 	s.enqueueConcurrently(100, 1)
 	simLog := "warn"
