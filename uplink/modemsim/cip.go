@@ -244,6 +244,19 @@ func cmdCIPSEND(m *module, a *answer, c command) string {
 	}
 	m.data = &dataEntry{fixed: fixed, hex: m.vol.sendHex, nibble: -1}
 	m.acct.add(func(a *Accounting) { a.CIPSENDCalls++ })
+	if f := &m.faults; f.LatePromptOn > 0 {
+		f.sends++
+		if f.sends == f.LatePromptOn {
+			m.log.Debug("fault: late prompt", "send", f.sends, "delay", LatePromptDelay)
+			a.after = append(a.after, func() {
+				if err := sleep(m.ctx, LatePromptDelay); err != nil && m.err == nil {
+					m.err = err
+				}
+				m.write([]byte("\r\n> "))
+			})
+			return ""
+		}
+	}
 	a.raw([]byte("\r\n> "))
 	return ""
 }

@@ -167,6 +167,7 @@ type faultState struct {
 	commands    int
 	bytes       int
 	errorUses   int
+	sends       int // data AT+CIPSENDs, for LatePromptOn
 	answers     int
 	hangFired   bool
 	rebootFired bool

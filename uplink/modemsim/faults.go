@@ -54,19 +54,28 @@ type Faults struct {
 	SlowAnswers time.Duration
 	// SignalQuality overrides Config.CSQ when not 0 (same encoding).
 	SignalQuality int
+	// LatePromptOn makes the N-th data AT+CIPSEND (fixed or variable
+	// length) print its "> " prompt only after LatePromptDelay of real
+	// time. The module is in data entry from the command on, so whatever
+	// the host sends meanwhile is payload. 0 = off.
+	LatePromptOn int
 }
+
+// LatePromptDelay is how late the LatePromptOn prompt comes: longer than
+// the 5 s a host usually waits for it.
+const LatePromptDelay = 6 * time.Second
 
 // faultKeys documents the ParseFaults vocabulary, in String order.
 var faultKeys = []string{
 	"remote-close=N", "hang=N", "error=CMD[?][:K]", "garbage=N", "reboot=N", "pdp-deact=N",
-	"connect-fail", "no-registration", "lose-data=N", "slow=DURATION", "csq=N",
+	"connect-fail", "no-registration", "lose-data=N", "slow=DURATION", "csq=N", "late-prompt=N",
 }
 
 // ParseFaults parses a comma-separated fault spec as given on the command
 // line, e.g.
 //
 //	remote-close=500,hang=20,error=CIPSEND:3,garbage=5,reboot=30,pdp-deact=1000,
-//	connect-fail,no-registration,lose-data=800,slow=200ms,csq=5
+//	connect-fail,no-registration,lose-data=800,slow=200ms,csq=5,late-prompt=3
 //
 // Counts are positive integers; error=CMD without :K means the first use;
 // slow takes a time.ParseDuration string; csq takes 0..31 or 99. An empty
@@ -119,6 +128,8 @@ func (f *Faults) set(key, value string, hasValue bool) error {
 		return count(&f.PDPDeactAfterBytes)
 	case "lose-data":
 		return count(&f.LoseDataAfterBytes)
+	case "late-prompt":
+		return count(&f.LatePromptOn)
 	case "connect-fail":
 		return flag(&f.ConnectFail)
 	case "no-registration":
@@ -230,12 +241,13 @@ func (f Faults) String() string {
 	case f.SignalQuality > 0:
 		add("csq", f.SignalQuality)
 	}
+	add("late-prompt", f.LatePromptOn)
 	return strings.Join(parts, ",")
 }
 
 func (f Faults) validate() error {
 	for _, n := range []int{f.RemoteCloseAfterBytes, f.HangAfterCommands, f.ErrorOnNth, f.GarbageEvery,
-		f.RebootAfterCommands, f.PDPDeactAfterBytes, f.LoseDataAfterBytes} {
+		f.RebootAfterCommands, f.PDPDeactAfterBytes, f.LoseDataAfterBytes, f.LatePromptOn} {
 		if n < 0 {
 			return fmt.Errorf("negative fault count %d: %w", n, ErrInvalidConfig)
 		}

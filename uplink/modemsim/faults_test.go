@@ -15,10 +15,11 @@ func TestParseFaults(t *testing.T) {
 	}{
 		{"Empty", "", Faults{}},
 		{"All", "remote-close=500,hang=20,error=CIPSEND:3,garbage=5,reboot=30,pdp-deact=1000," +
-			"connect-fail,no-registration,lose-data=800,slow=200ms,csq=5",
+			"connect-fail,no-registration,lose-data=800,slow=200ms,csq=5,late-prompt=3",
 			Faults{RemoteCloseAfterBytes: 500, HangAfterCommands: 20, ErrorOn: "CIPSEND", ErrorOnNth: 3,
 				GarbageEvery: 5, RebootAfterCommands: 30, PDPDeactAfterBytes: 1000, ConnectFail: true,
-				NoRegistration: true, LoseDataAfterBytes: 800, SlowAnswers: 200 * time.Millisecond, SignalQuality: 5}},
+				NoRegistration: true, LoseDataAfterBytes: 800, SlowAnswers: 200 * time.Millisecond, SignalQuality: 5,
+				LatePromptOn: 3}},
 		{"ErrorWithoutNth", "error=at+cipstart", Faults{ErrorOn: "CIPSTART", ErrorOnNth: 1}},
 		{"ErrorOnQuery", "error=CEREG?:4", Faults{ErrorOn: "CEREG?", ErrorOnNth: 4}},
 		{"ErrorOnTest", "error=CSQ=?", Faults{ErrorOn: "CSQ=?", ErrorOnNth: 1}},
@@ -339,4 +340,31 @@ func TestFaultNoRegistrationLifted(t *testing.T) {
 	if got := sim.Accounting(); !approx(got.AttachSeconds, 2.2) {
 		t.Errorf("AttachSeconds=%v, want 2.2", got.AttachSeconds)
 	}
+}
+
+// Ensure "late-prompt=2" holds the second data send's prompt back for
+// LatePromptDelay while the module already takes what the host sends as
+// payload: a command written in that time completes the chunk.
+func TestFaultLatePrompt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the 6 s late prompt")
+	}
+	cfg := Fast()
+	cfg.Faults.LatePromptOn = 2
+	_, h := startPipe(t, cfg)
+	b := newBroker(t)
+	connectQuick(t, h, b, true)
+	sendChunk(t, h, "abc")
+	h.expect("\r\nDATA ACCEPT:3\r\n")
+	start := time.Now()
+	h.send("AT+CIPSEND=6\r")
+	h.quiet(500 * time.Millisecond)
+	h.send("AT+CSQ\r")                        // 7 bytes: six complete the send, the CR is a command line
+	time.Sleep(LatePromptDelay - time.Second) // expect waits less than the delay
+	h.expect("\r\n> ")
+	if d := time.Since(start); d < LatePromptDelay {
+		t.Errorf("prompt after %v, want %v", d, LatePromptDelay)
+	}
+	h.expectContains("DATA ACCEPT:6\r\n")
+	b.expect("abcAT+CSQ")
 }
