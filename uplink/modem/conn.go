@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +31,7 @@ type Conn struct {
 	writeMu   sync.Mutex // one Write at a time, so chunks are not interleaved
 	broken    error      // a send left the module in an unknown state
 	splitHook func(done bool) error
+	splitCut  atomic.Bool // see SplitWriteCut
 
 	dlMu          sync.Mutex
 	readDeadline  time.Time
@@ -105,6 +107,14 @@ func opContext(deadline time.Time) (context.Context, context.CancelFunc) {
 	return context.WithDeadlineCause(context.Background(), deadline, errDeadline)
 }
 
+// SplitWriteCut reports that a Write larger than MaxChunk stopped between
+// two chunks while the module may be waiting for payload (ErrSplitWriteCut):
+// the peer holds part of that Write, and whatever the module hears next
+// would complete it. Do not send the module anything (not even Close's
+// AT+CIPCLOSE) until the peer has dropped the connection or the module was
+// power-cycled.
+func (c *Conn) SplitWriteCut() bool { return c.splitCut.Load() }
+
 // SetSplitWriteHook installs fn for Writes larger than MaxChunk, whose
 // bytes go out in several AT+CIPSENDs: between them the peer holds part of
 // the Write, and whatever the module hears next completes it should this
@@ -150,6 +160,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 		ctx, cancel := opContext(dl)
 		err := c.m.sendChunk(ctx, b[written:written+n], chunkMask, written > 0)
 		cancel()
+		if errors.Is(err, ErrSplitWriteCut) {
+			c.splitCut.Store(true)
+		}
 		if err != nil {
 			var be *brokenError
 			if errors.As(err, &be) {
@@ -197,14 +210,13 @@ func (m *Modem) sendChunk(ctx context.Context, chunk []byte, mask []bool, contin
 		return sendFailure(ev.line)
 	})
 	if err != nil {
-		if errors.Is(err, ErrTimeout) && continued {
-			// Filler would complete the peer's half-received Write with
-			// junk it might accept (the tail of a PUBLISH payload, say).
-			// The module is left as it is: whatever the caller sends next
-			// may be taken as payload too, so the connection is broken and
-			// the caller must not trust the module until it is power-cycled
-			// or the peer has dropped the connection.
-			return stepErr(step, &brokenError{fmt.Errorf("no prompt in the middle of a split write: %w", err)})
+		if continued && !moduleRefused(err) {
+			// No prompt and no refusal (a timeout, a cancelled context): the
+			// module may be waiting for payload. Filler would complete the
+			// peer's half-received Write with junk it might accept (the tail
+			// of a PUBLISH payload, say), so the module is left as it is;
+			// whatever the caller sends next may be taken as payload too.
+			return stepErr(step, &brokenError{fmt.Errorf("%w: no prompt: %w", ErrSplitWriteCut, err)})
 		}
 		if errors.Is(err, ErrTimeout) {
 			// The prompt may still come, and the module would then take
@@ -303,6 +315,15 @@ func (m *Modem) clearCommandLine() {
 }
 
 // sendFailure maps the lines that end a send unsuccessfully.
+// moduleRefused reports whether err is the module's own answer to a
+// command (ERROR, SEND FAIL, a lost connection or bearer, a reboot), after
+// which it is surely not waiting for payload.
+func moduleRefused(err error) bool {
+	var cme *CMEError
+	return errors.As(err, &cme) || errors.Is(err, ErrCommand) || errors.Is(err, ErrSendFail) ||
+		errors.Is(err, ErrRemoteClosed) || errors.Is(err, ErrPDPDeact) || errors.Is(err, ErrRebooted)
+}
+
 func sendFailure(line string) (bool, error) {
 	switch line {
 	case "SEND FAIL":

@@ -299,6 +299,9 @@ func TestConnNoPrompt(t *testing.T) {
 			if !errors.Is(err, ErrTimeout) {
 				t.Fatalf("err = %v, want ErrTimeout", err)
 			}
+			if cut := errors.Is(err, ErrSplitWriteCut); cut != (len(tt.payload) > 4) {
+				t.Errorf("err = %v; ErrSplitWriteCut %v, want it only for the split write", err, cut)
+			}
 			_, err = c.Write([]byte("abcd"))
 			if !errors.Is(err, ErrTimeout) {
 				t.Errorf("second Write err = %v, want the first failure again", err)

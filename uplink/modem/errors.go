@@ -53,6 +53,13 @@ var (
 	// ErrInvalidArgument means a parameter cannot be put on an AT command
 	// line (a quote or line break in an APN or host, an out-of-range port).
 	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrSplitWriteCut means a Write larger than one chunk stopped between
+	// two AT+CIPSENDs without the prompt of the next: the peer holds part
+	// of the Write and the module may be waiting for payload, so the next
+	// bytes it hears — any AT command — would complete the peer's part with
+	// junk. Send the module nothing until the peer has dropped the
+	// connection (its keep-alive) or the module was power-cycled.
+	ErrSplitWriteCut = errors.New("split write cut short")
 )
 
 // timeoutError is ErrTimeout's type; it implements net.Error so that

@@ -114,7 +114,7 @@ func (s *session) writeError(n int, err error) error {
 		select {
 		case ev, ok := <-s.rd.events:
 			if herr := s.handle(ev, ok); herr != nil {
-				return fmt.Errorf("write %d bytes: %w", n, herr)
+				return fmt.Errorf("write %d bytes: %w (the write: %w)", n, herr, err)
 			}
 			continue
 		case <-t.C:
