@@ -3,6 +3,7 @@ package uplink_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -281,5 +282,103 @@ func execShell(command string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w (%s)", command, err, out)
 	}
+	return nil
+}
+
+// A live window whose PUBLISH of 1,470 bytes stops after its first chunk
+// because the module's prompt for the last 10 bytes comes late: the module
+// then takes the next 10 bytes it hears as the end of that PUBLISH. The
+// window must not send it AT+CIPCLOSE or AT+CFUN=0 (which would become a
+// corrupted reading) until the broker has dropped the connection, or must
+// cut the module's power.
+func TestWindowSplitWriteLostPrompt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a 6 s late prompt and a 5 s keep-alive")
+	}
+	for _, powerSwitch := range []bool{false, true} {
+		t.Run(map[bool]string{false: "no power switch", true: "power switch"}[powerSwitch], func(t *testing.T) {
+			broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword})
+			simCfg := modemsim.Fast()
+			simCfg.Faults.LatePromptOn = 3 // CONNECT, the PUBLISH's first chunk, its last 10 bytes
+			simCfg.StartPoweredOff = powerSwitch
+			sim := startSim(t, simCfg)
+			q, dir := openQueue(t)
+			cfg := modemConfig(sim, broker.Addr(), dir)
+			cfg.MQTTVersion = codec.V311
+			// The broker drops the connection 7.5 s after CONNECT; the
+			// module hears the window's next bytes after its 6 s late
+			// prompt, so without care they reach the broker.
+			cfg.KeepAlive = 5
+			big := queue.Record{Topic: "sites/s7/spectrum", QoS: 1}
+			big.Payload = readingOfSize(t, cfg.MQTTVersion, big.Topic, 1460+10)
+			if _, err := q.Enqueue(big); err != nil {
+				t.Fatal(err)
+			}
+			if powerSwitch {
+				cfg.Power.On, cfg.Power.Off, _ = fakeGPIO(t, sim)
+				cfg.Power.BootWait = 200 * time.Millisecond
+			}
+			var logs syncBuffer
+			cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			cfg.Trace = cfg.Logger
+
+			_, err := uplink.RunWindow(context.Background(), cfg, q)
+			if !errors.Is(err, modem.ErrSplitWriteCut) {
+				t.Fatalf("window error %v, want ErrSplitWriteCut\n%s", err, logs.String())
+			}
+			if strings.Contains(logs.String(), "AT+CIPCLOSE") {
+				t.Errorf("the window sent AT+CIPCLOSE to a module waiting for the rest of a PUBLISH")
+			}
+			// The simulator acts on the power switch once its late prompt
+			// is out; a real module loses its supply at once.
+			deadline := time.Now().Add(modemsim.LatePromptDelay)
+			for sim.RadioOn() && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if sim.RadioOn() {
+				t.Errorf("radio left on\n%s", logs.String())
+			}
+			// The next window delivers the reading, once and whole.
+			cfg.Logger, cfg.Trace = nil, nil
+			if _, err := uplink.RunWindow(context.Background(), cfg, q); err != nil {
+				t.Fatalf("next window: %v", err)
+			}
+			broker.WaitCount(1, 5*time.Second)
+			time.Sleep(200 * time.Millisecond)
+			for _, m := range broker.Messages() {
+				if !bytes.Equal(m.Payload, big.Payload) {
+					t.Errorf("garbled delivery on %s: %d bytes ending %q", m.Topic, len(m.Payload), m.Payload[max(0, len(m.Payload)-16):])
+				}
+			}
+			if n := broker.Count(); n != 1 {
+				t.Errorf("%d deliveries, want 1", n)
+			}
+			lock, err := uplink.AcquireModemLock(context.Background(), cfg.LockPath, "test", time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer lock.Release()
+			if until := lock.MidPacketUntil(); !until.IsZero() {
+				t.Errorf("mark still set: %v", until)
+			}
+		})
+	}
+}
+
+// readingOfSize is a JSON reading whose QoS 1 PUBLISH on topic takes
+// exactly size bytes.
+func readingOfSize(t *testing.T, v codec.Version, topic string, size int) []byte {
+	t.Helper()
+	for n := size; n > 0; n-- {
+		payload := []byte(`{"id":"spectrum-2","pad":"` + strings.Repeat("x", n) + `"}`)
+		got, err := codec.PublishSize(v, &codec.Publish{Topic: topic, Payload: payload, QoS: 1, PacketID: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == size {
+			return payload
+		}
+	}
+	t.Fatalf("no payload makes a %d-byte PUBLISH", size)
 	return nil
 }

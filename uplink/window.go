@@ -183,6 +183,11 @@ func (w *window) runModem(ctx context.Context) (err error) {
 			return stepErr(StepInterrupted, err)
 		}
 	}
+	// splitCut is set when the session stopped in the middle of a PUBLISH
+	// larger than one chunk without the module's prompt (see
+	// modem.ErrSplitWriteCut): from then on the module is sent nothing the
+	// broker could take as the rest of that PUBLISH.
+	splitCut := false
 	if cfg.Power.Configured() {
 		defer func() {
 			// Cutting the supply is the last resort: it gets its own time
@@ -192,6 +197,8 @@ func (w *window) runModem(ctx context.Context) (err error) {
 			if perr := runPowerCommand(offCtx, "off", cfg.Power.Off); perr != nil {
 				w.log.Error("power off failed", "err", perr)
 				w.sum.RadioOffError = perr.Error()
+			} else if splitCut {
+				w.clearMidPacket()
 			}
 		}()
 	}
@@ -207,13 +214,20 @@ func (w *window) runModem(ctx context.Context) (err error) {
 	// off whatever happens, with a budget of its own.
 	defer func() {
 		offCtx := w.teardown(ctx)
-		if cfg.Power.Configured() {
+		switch {
+		case splitCut && cfg.Power.Configured():
+			w.log.Warn("the module may be waiting for the rest of a PUBLISH; cutting its power without a word")
+		case splitCut:
+			w.radioOffAfterSplitCut(ctx, m)
+		case cfg.Power.Configured():
 			if perr := m.PowerDown(offCtx); perr != nil {
 				w.log.Warn("AT+CPOWD=1 failed; cutting power anyway", "err", perr)
 			}
-		} else if ferr := m.SetFunctionality(offCtx, 0); ferr != nil {
-			w.log.Error("radio off (AT+CFUN=0) failed", "err", ferr)
-			w.sum.RadioOffError = ferr.Error()
+		default:
+			if ferr := m.SetFunctionality(offCtx, 0); ferr != nil {
+				w.log.Error("radio off (AT+CFUN=0) failed", "err", ferr)
+				w.sum.RadioOffError = ferr.Error()
+			}
 		}
 		w.sum.RadioOnSeconds = time.Since(radioOn).Seconds()
 		w.sum.Chunks = int(m.Stats().CIPSends)
@@ -257,6 +271,10 @@ func (w *window) runModem(ctx context.Context) (err error) {
 		return stepErr(StepTCPConnect, err)
 	}
 	err = w.session(ctx, conn, conn)
+	if conn.SplitWriteCut() {
+		splitCut = true
+		return err // no AT+CIPCLOSE: it could be the rest of the PUBLISH
+	}
 	cerr := conn.CloseContext(w.teardown(ctx))
 	if cerr == nil {
 		// The broker has dropped whatever part of a packet it held.
@@ -314,6 +332,32 @@ func (w *window) guardSplitWrites(conn *modem.Conn, scfg *session.Config) {
 		}
 		return w.lock.markMidPacket(midPacketHold(time.Duration(keepAlive.Load())))
 	})
+}
+
+// radioOffAfterSplitCut switches the radio off when the module may be
+// waiting for the rest of a PUBLISH the broker holds part of, and no power
+// switch can reset it: it first waits until the broker has dropped the
+// connection (ModemLock.AwaitMidPacket), then resynchronises (the probes and
+// filler complete the module's send into a closed connection) and sends
+// AT+CFUN=0. That can hold the radio on past the window's deadline, by up
+// to twice the keep-alive; a corrupted reading would cost more.
+func (w *window) radioOffAfterSplitCut(ctx context.Context, m *modem.Modem) {
+	wait := time.Until(w.lock.MidPacketUntil())
+	w.log.Warn("the module may be waiting for the rest of a PUBLISH; keeping the radio on until the broker has dropped the connection",
+		"wait", wait.Round(time.Second))
+	offCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(wait, 0)+radioOffBudget)
+	defer cancel()
+	err := w.lock.AwaitMidPacket(offCtx, w.log)
+	if err == nil {
+		err = m.Sync(offCtx)
+	}
+	if err == nil {
+		err = m.SetFunctionality(offCtx, 0)
+	}
+	if err != nil {
+		w.log.Error("radio off after an interrupted PUBLISH failed", "err", err)
+		w.sum.RadioOffError = err.Error()
+	}
 }
 
 // openModem opens the port and synchronises; a module that does not answer

@@ -15,7 +15,7 @@ func simulateCommand(e *env) *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "config", Usage: "configuration file (YAML, or TOML when it ends in .toml); keys are the flag names", EnvVars: envName("config")},
 		strFlag("profile", "fast", "timing profile: fast (no delays), nbiot or ltem (figures of the performance model)"),
-		strFlag("faults", "", "comma-separated faults, e.g. remote-close=500,hang=20,error=CIPSEND:3,garbage=5,reboot=30,pdp-deact=1000,connect-fail,no-registration,lose-data=800,slow=200ms"),
+		strFlag("faults", "", "comma-separated faults, e.g. remote-close=500,hang=20,error=CIPSEND:3,garbage=5,reboot=30,pdp-deact=1000,connect-fail,no-registration,lose-data=800,slow=200ms,csq=5,late-prompt=3"),
 		intFlag("csq", -1, "signal quality the module reports (0-31, 99 unknown; -1 = profile default)"),
 		intFlag("sim-baud", -1, "serial pacing in baud (0 = unpaced; -1 = profile default)"),
 		boolFlag("virtual-clock", "advance a virtual clock instead of sleeping for modelled delays"),
