@@ -102,9 +102,9 @@ func AcquireModemLock(ctx context.Context, path, what string, timeout time.Durat
 // AT+CIPSEND): the module may be waiting for the rest, and the first bytes
 // it hears (AT probes, filler) would complete that PUBLISH into a corrupted
 // one the broker accepts. From the returned time on the broker has surely
-// dropped that connection (1.5 times the keep-alive after the last chunk),
-// and nothing sent to the module can reach it any more. Zero when there is
-// no such mark.
+// dropped that connection (its keep-alive ran out after the last chunk, see
+// midPacketHold), and nothing sent to the module can reach it any more.
+// Zero when there is no such mark.
 func (l *ModemLock) MidPacketUntil() time.Time { return l.midPacketUntil }
 
 // ReadMidPacketMark reads the lock file at path without taking the lock
@@ -143,10 +143,15 @@ func (l *ModemLock) AwaitMidPacket(ctx context.Context, log *slog.Logger) error 
 				until.Format(time.RFC3339), context.Cause(ctx))
 		}
 	}
+	l.dropMidPacket(log)
+	return nil
+}
+
+// dropMidPacket is clearMidPacket for callers that can only log a failure.
+func (l *ModemLock) dropMidPacket(log *slog.Logger) {
 	if err := l.clearMidPacket(); err != nil {
 		log.Warn("could not clear the mid-packet mark; the next window waits needlessly", "err", err)
 	}
-	return nil
 }
 
 // markMidPacket records, durably, that the broker holds part of a packet

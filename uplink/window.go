@@ -170,7 +170,7 @@ func (w *window) runModem(ctx context.Context) (err error) {
 		if err := cfg.Power.powerCycle(ctx); err != nil {
 			return stepErr(StepPowerOn, err)
 		}
-		w.clearMidPacket()
+		w.lock.dropMidPacket(w.log)
 	case cfg.Power.Configured():
 		if err := runPowerCommand(ctx, "on", cfg.Power.On); err != nil {
 			return stepErr(StepPowerOn, err)
@@ -198,7 +198,7 @@ func (w *window) runModem(ctx context.Context) (err error) {
 				w.log.Error("power off failed", "err", perr)
 				w.sum.RadioOffError = perr.Error()
 			} else if splitCut {
-				w.clearMidPacket()
+				w.lock.dropMidPacket(w.log)
 			}
 		}()
 	}
@@ -278,7 +278,7 @@ func (w *window) runModem(ctx context.Context) (err error) {
 	cerr := conn.CloseContext(w.teardown(ctx))
 	if cerr == nil {
 		// The broker has dropped whatever part of a packet it held.
-		w.clearMidPacket()
+		w.lock.dropMidPacket(w.log)
 	}
 	if err == nil && cerr != nil {
 		// Everything acknowledged is already deleted; a failed close only
@@ -286,12 +286,6 @@ func (w *window) runModem(ctx context.Context) (err error) {
 		w.log.Warn("closing the modem connection failed", "err", cerr)
 	}
 	return err
-}
-
-func (w *window) clearMidPacket() {
-	if err := w.lock.clearMidPacket(); err != nil {
-		w.log.Warn("could not clear the mid-packet mark; the next window waits needlessly", "err", err)
-	}
 }
 
 // tlsRecordOverhead is the most a TLS record adds to its payload: TLS 1.3
