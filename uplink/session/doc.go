@@ -17,7 +17,8 @@
 // The session honours every limit the broker announces in its MQTT 5 CONNACK:
 // Receive Maximum (in-flight window), Topic Alias Maximum, Maximum Packet Size
 // (a larger record is skipped and left queued), Maximum QoS (records are sent
-// at the lower QoS and counted in [Result.Downgraded]) and Retain Available.
+// at the lower QoS and counted in [Result.Downgraded]), Retain Available and
+// Server Keep Alive (it replaces [Config.KeepAlive] for the PINGREQ timing).
 //
 // Before the CONNACK arrives the broker's limits are unknown, so the records
 // pipelined right behind CONNECT (which saves one round trip on NB-IoT) are
