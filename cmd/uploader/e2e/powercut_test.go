@@ -231,9 +231,12 @@ func runPowerCuts(t *testing.T, pc powerCuts) {
 }
 
 // killBeforePrompt SIGKILLs p once the simulator has logged the CIPSEND
-// that follows the mid-packet mark (or after 15 ms, in case it came before
-// the mark was seen): with the simulator's answers 20 ms late, p dies
-// before the prompt, and the module then waits for a chunk nobody sends.
+// that follows the mid-packet mark: with the simulator's answers 20 ms
+// late, p dies before the prompt, and the module then waits for a chunk
+// nobody sends. The mark is synced before that CIPSEND goes out, which can
+// take a while on a slow disk; if the CIPSEND was logged before the mark
+// was seen, the kill comes after 300 ms, too late to matter (the test
+// counts only kills that leave a mark).
 func killBeforePrompt(p *proc, sim *simulator) {
 	from := sim.p.stderr.Len()
 	deadline := time.Now().Add(300 * time.Millisecond)
