@@ -156,3 +156,18 @@ func FuzzParseMidPacket(f *testing.F) {
 		}
 	})
 }
+
+// Ensure the mid-packet hold outlasts the broker's keep-alive check: 1.5
+// keep-alives, 10 s for coarse broker timers, half a keep-alive (at most
+// 30 s) for queued data.
+func TestMidPacketHold(t *testing.T) {
+	for _, tt := range []struct{ keepAlive, want time.Duration }{
+		{4 * time.Second, 18 * time.Second},
+		{60 * time.Second, 130 * time.Second},
+		{65535 * time.Second, 65535*time.Second*3/2 + 40*time.Second},
+	} {
+		if got := midPacketHold(tt.keepAlive); got != tt.want {
+			t.Errorf("midPacketHold(%v) = %v, want %v", tt.keepAlive, got, tt.want)
+		}
+	}
+}

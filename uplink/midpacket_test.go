@@ -35,6 +35,7 @@ func TestWindowAfterDeathMidPublish(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits out a 5 s keep-alive")
 	}
+	t.Parallel() // mostly waiting for the broker's keep-alive
 	const keepAlive = 5 // seconds; the broker drops the dead connection after 7.5 s
 	tests := []struct {
 		name        string
@@ -56,6 +57,7 @@ func TestWindowAfterDeathMidPublish(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each has its own broker, simulator and queue
 			broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword})
 			simCfg := modemsim.Fast()
 			simCfg.StartPoweredOff = tt.powerSwitch
@@ -301,8 +303,10 @@ func TestWindowSplitWriteLostPrompt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for a 6 s late prompt and a 5 s keep-alive")
 	}
+	t.Parallel() // mostly waiting
 	for _, powerSwitch := range []bool{false, true} {
 		t.Run(map[bool]string{false: "no power switch", true: "power switch"}[powerSwitch], func(t *testing.T) {
+			t.Parallel()
 			broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword})
 			simCfg := modemsim.Fast()
 			simCfg.Faults.LatePromptOn = 3 // CONNECT, the PUBLISH's first chunk, its last 10 bytes

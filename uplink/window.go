@@ -299,13 +299,15 @@ func tlsRecordOverhead(version uint16) int {
 }
 
 // midPacketHold is how long after a chunk of a split PUBLISH the broker
-// may keep the connection: MQTT has it close a connection that sent no
-// whole packet for 1.5 times the keep-alive; the rest (half the keep-alive,
-// at most 30 s) covers its timer granularity and a chunk delayed in the
-// network (mosquitto restarts the keep-alive when part of a large packet
-// arrives).
+// may keep the connection. MQTT has it close a connection that sent no
+// whole packet for 1.5 times the keep-alive, but brokers check coarsely:
+// mosquitto 2.0.11 (Debian 12) looks every 5-6 s, and with a keep-alive of
+// 4 s it dropped an idle client after 11-12 s, not 6 s. The 10 s cover
+// that; half the keep-alive more (at most 30 s) covers data the module
+// still had queued, which the broker may count as activity (mosquitto
+// restarts the keep-alive when part of a large packet arrives).
 func midPacketHold(keepAlive time.Duration) time.Duration {
-	return keepAlive*3/2 + min(keepAlive/2, 30*time.Second)
+	return keepAlive*3/2 + 10*time.Second + min(keepAlive/2, 30*time.Second)
 }
 
 // guardSplitWrites records in the modem lock, before each AT+CIPSEND of a
