@@ -52,18 +52,21 @@ func TestPowerCuts(t *testing.T) {
 // moment the flush sends the second of them: it marks the modem lock
 // first, and the simulator answers each command 20 ms late, so the kill
 // lands between that CIPSEND and its prompt: the broker holds half a
-// PUBLISH and the module waits for the rest. The next flush must not complete it (it
-// waits out the broker's keep-alive, 4 s here, which outlasts the 3 s of
-// probes before the data-mode filler), so no reading arrives garbled.
-// Without that wait this test finds garbled readings.
+// PUBLISH and the module waits for the rest. The next flush must not
+// complete it: it waits out the broker's keep-alive (18 s for the 4 s
+// here), so no reading arrives garbled. Without that wait this test finds
+// garbled readings.
 //
-// It runs against mosquitto, which restarts a client's keep-alive while a
-// large packet arrives in parts; uplink.TestWindowAfterDeathMidPublish
-// covers mochi.
+// It runs against mosquitto, which checks keep-alives only every 5-6 s (it
+// dropped such a connection after 11-12 s, where MQTT says 6) and restarts
+// a client's keep-alive while a large packet arrives in parts; a wait of
+// 1.5 keep-alives and a little more once let a garbled reading through.
+// uplink.TestWindowAfterDeathMidPublish covers mochi.
 func TestPowerCutsLargeReadings(t *testing.T) {
 	requireE2E(t)
-	runPowerCuts(t, powerCuts{broker: startMosquitto(t), kills: max(6, *flagKills/8), pad: 2000, aimAtSplit: true,
-		flushArgs: []string{"--keepalive", "4"}, faults: "slow=20ms"})
+	runPowerCuts(t, powerCuts{broker: startMosquitto(t), kills: max(4, *flagKills/12), pad: 2000, aimAtSplit: true,
+		// The window timeout leaves room for the 18 s wait and the flush.
+		flushArgs: []string{"--keepalive", "4", "--window-timeout", "45s"}, faults: "slow=20ms"})
 }
 
 type powerCuts struct {
@@ -125,6 +128,7 @@ func runPowerCuts(t *testing.T, pc powerCuts) {
 			enqKill = enqSpan.draw(rng)
 		}
 		staleMark := readMark(lockFile) // a killed flush's, until the next one clears it
+		simLogFrom := sim.p.stderr.Len()
 		flush := startUploader(t, nil, nil, s.windowArgs("flush", sim.path, s.brk.Addr(), pc.flushArgs...)...)
 		inSession := rng.IntN(2) == 0
 		atSplit := pc.aimAtSplit
@@ -162,7 +166,7 @@ func runPowerCuts(t *testing.T, pc powerCuts) {
 			sessionAt, sessionSeen = waitForOutput(flush, sessionStarted, processTimeout)
 		case atSplit:
 			if waitForNewMark(flush, lockFile, staleMark, processTimeout) {
-				killBeforePrompt(flush, sim)
+				killBeforePrompt(flush, sim, readMark(lockFile), simLogFrom)
 			}
 		case inSession:
 			if sessionAt, sessionSeen = waitForOutput(flush, sessionStarted, processTimeout); sessionSeen &&
@@ -233,17 +237,47 @@ func runPowerCuts(t *testing.T, pc powerCuts) {
 // killBeforePrompt SIGKILLs p once the simulator has logged the CIPSEND
 // that follows the mid-packet mark: with the simulator's answers 20 ms
 // late, p dies before the prompt, and the module then waits for a chunk
-// nobody sends. The mark is synced before that CIPSEND goes out, which can
-// take a while on a slow disk; if the CIPSEND was logged before the mark
-// was seen, the kill comes after 300 ms, too late to matter (the test
-// counts only kills that leave a mark).
-func killBeforePrompt(p *proc, sim *simulator) {
-	from := sim.p.stderr.Len()
+// nobody sends. That CIPSEND is the first the simulator logs at or after
+// the moment the mark was written (its time minus its hold). If none shows
+// within 300 ms (the flush died or hung), p is killed anyway.
+func killBeforePrompt(p *proc, sim *simulator, mark string, from int) {
+	markedAt, ok := markTime(mark)
 	deadline := time.Now().Add(300 * time.Millisecond)
-	for time.Now().Before(deadline) && !strings.Contains(sim.p.stderr.Since(from), "AT+CIPSEND=") {
+	for ok && time.Now().Before(deadline) && !cipsendSince(sim.p.stderr.Since(from), markedAt) {
 		time.Sleep(200 * time.Microsecond)
 	}
 	p.signal(syscall.SIGKILL)
+}
+
+// markTime is when a mid-packet mark line was written: its time minus its
+// hold.
+func markTime(mark string) (time.Time, bool) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(mark), midPacketMark)
+	if !ok {
+		return time.Time{}, false
+	}
+	at, holdText, ok := strings.Cut(rest, " hold ")
+	until, err1 := time.Parse(time.RFC3339Nano, at)
+	hold, err2 := time.ParseDuration(holdText)
+	if !ok || err1 != nil || err2 != nil {
+		return time.Time{}, false
+	}
+	return until.Add(-hold), true
+}
+
+// cipsendSince reports whether the simulator's debug log holds an
+// AT+CIPSEND=<n> received at or after t (its times are in milliseconds).
+func cipsendSince(log string, t time.Time) bool {
+	for line := range strings.Lines(log) {
+		if !strings.Contains(line, `line="AT+CIPSEND=`) {
+			continue
+		}
+		stamp, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		if at, err := time.Parse(time.RFC3339Nano, stamp); err == nil && !at.Before(t.Truncate(time.Millisecond)) {
+			return true
+		}
+	}
+	return false
 }
 
 // readMark returns the mid-packet mark line of the modem lock file, or "".
