@@ -35,7 +35,7 @@ func TestWindowAfterDeathMidPublish(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits out a 5 s keep-alive")
 	}
-	t.Parallel() // mostly waiting for the broker's keep-alive
+	t.Parallel()        // mostly waiting for the broker's keep-alive
 	const keepAlive = 5 // seconds; the broker drops the dead connection after 7.5 s
 	tests := []struct {
 		name        string
