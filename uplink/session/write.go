@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/nbiot-uploader/uploader/codec"
 )
 
 // flushFull writes every full chunk and keeps the rest. A chunk ends at the
@@ -46,15 +48,11 @@ func (s *session) flushFull() error {
 // packetLen is the length of the packet b starts with. b holds whole
 // packets this session encoded, so the fixed header is well formed.
 func packetLen(b []byte) int {
-	remaining, shift := 0, 0
-	for i := 1; i < len(b) && i <= 4; i++ {
-		remaining |= int(b[i]&0x7f) << shift
-		if b[i]&0x80 == 0 {
-			return i + 1 + remaining
-		}
-		shift += 7
+	remaining, n, err := codec.DecodeVarint(b[1:])
+	if err != nil {
+		return len(b) // unreachable for packets from codec
 	}
-	return len(b) // unreachable for packets from codec
+	return 1 + n + remaining
 }
 
 // flushAll writes everything buffered, the last chunk partial.
