@@ -59,7 +59,7 @@ func withModem(c *cli.Context, e *env, what string, fn func(ctx context.Context,
 		return usagef("--baud %d is not a standard rate (use one of %v)", baud, uplink.StandardBauds)
 	}
 	ctx := c.Context
-	lock, err := uplink.AcquireModemLock(ctx, c.String("db")+".modem.lock", what, c.Duration("modem-lock-timeout"))
+	lock, err := uplink.AcquireModemLock(ctx, modemLockPath(c), what, c.Duration("modem-lock-timeout"))
 	if err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ func runStatus(c *cli.Context, e *env) error {
 		next := sched.Next(now)
 		r.NextWindow = &next
 	}
-	if until, err := uplink.ReadMidPacketMark(c.String("db") + ".modem.lock"); err != nil {
+	if until, err := uplink.ReadMidPacketMark(modemLockPath(c)); err != nil {
 		log.Warn("could not read the modem lock file", "err", err)
 	} else if !until.IsZero() {
 		r.InterruptedSendUntil = &until

@@ -113,6 +113,11 @@ func scheduleFlags() []cli.Flag {
 	}
 }
 
+// modemLockPath is the modem lock file of the queue --db names: every
+// process that talks to the modem takes it, and it carries the mid-packet
+// mark a dead window leaves (uplink.ModemLock).
+func modemLockPath(c *cli.Context) string { return c.String("db") + ".modem.lock" }
+
 func defaultClientID() string {
 	h, err := os.Hostname()
 	if err != nil || h == "" {
@@ -242,7 +247,7 @@ func windowConfig(c *cli.Context) (uplink.Config, error) {
 	if cfg.MaxRecords < 0 {
 		return cfg, usagef("--window-records %d is negative", cfg.MaxRecords)
 	}
-	cfg.LockPath = c.String("db") + ".modem.lock"
+	cfg.LockPath = modemLockPath(c)
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError{err}
 	}
