@@ -173,8 +173,11 @@ func (l *ModemLock) clearMidPacket() error {
 	return l.rewrite()
 }
 
-// rewrite stores the holder line and the mark, and syncs: a board that
-// reboots while the module keeps its supply must still find the mark.
+// rewrite stores the holder line and the mark. Content holding a mark is
+// synced: a board that reboots while the module keeps its supply must
+// still find it. The rest is not worth an fsync per window: a lost holder
+// line only blurs a busy message, and a lost clearing only makes the next
+// window wait needlessly.
 func (l *ModemLock) rewrite() error {
 	if l.f == nil {
 		return nil
@@ -193,6 +196,9 @@ func (l *ModemLock) rewrite() error {
 	}
 	if err := l.f.Truncate(int64(len(content))); err != nil {
 		return fmt.Errorf("modem lock %s: %w", l.path, err)
+	}
+	if l.midPacketUntil.IsZero() {
+		return nil
 	}
 	if err := l.f.Sync(); err != nil {
 		return fmt.Errorf("modem lock %s: %w", l.path, err)
