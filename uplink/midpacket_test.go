@@ -260,10 +260,11 @@ func bigReading(n int) []byte {
 	return []byte(b.String())
 }
 
+// runCommand runs a shell command as the window runs power commands.
 func runCommand(t *testing.T, command string) {
 	t.Helper()
-	if err := execShell(command); err != nil {
-		t.Fatal(err)
+	if out, err := exec.Command("/bin/sh", "-c", command).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v (%s)", command, err, out)
 	}
 }
 
@@ -283,14 +284,6 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-func execShell(command string) error {
-	out, err := exec.Command("/bin/sh", "-c", command).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %w (%s)", command, err, out)
-	}
-	return nil
 }
 
 // A live window whose PUBLISH of 1,470 bytes stops after its first chunk
