@@ -42,7 +42,7 @@ type Config struct {
 	SendLimit           int  // cap on bytes per AT+CIPSEND; 0 = what the module reports
 	NormalSend          bool // AT+CIPQSEND=0: wait for SEND OK after every chunk (slower; for old firmware)
 	Power               PowerCommands
-	ModemLockTimeout    time.Duration // how long to wait for another process holding the modem
+	ModemLockTimeout    time.Duration // how long to wait for another process holding the modem (0: do not wait)
 
 	// Broker and MQTT session.
 	Broker       string // host:port
@@ -63,7 +63,8 @@ type Config struct {
 	// WindowTimeout is the hard deadline for the whole window, radio off included.
 	WindowTimeout time.Duration
 
-	// LockPath is the modem lock file; cmd/uploader puts it beside the queue.
+	// LockPath is the modem lock file; cmd/uploader puts it beside the
+	// queue. The mid-packet mark sits beside it.
 	LockPath string
 
 	Logger *slog.Logger
@@ -71,7 +72,26 @@ type Config struct {
 	Trace *slog.Logger
 	// Progress, when set, is called as records are acknowledged.
 	Progress func(Progress)
+
+	// Holder describes the process for the busy message another window
+	// or modem user prints ("uploader flush"); default "uploader window".
+	Holder string
+	// EmptyWindow says what a window does when nothing is queued.
+	EmptyWindow EmptyWindowPolicy
 }
+
+// EmptyWindowPolicy says whether a window with nothing queued brings the
+// radio up.
+type EmptyWindowPolicy string
+
+const (
+	// EmptySkip (the default, also for "") does not switch the radio on
+	// when nothing is queued: nothing else is due in a window yet.
+	EmptySkip EmptyWindowPolicy = "skip"
+	// EmptyConnect runs the whole window anyway (a site that must be seen
+	// by its broker every window).
+	EmptyConnect EmptyWindowPolicy = "connect"
+)
 
 // Progress is reported while a window drains.
 type Progress struct {
@@ -108,13 +128,15 @@ func (c *Config) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
 	}
+	switch c.EmptyWindow {
+	case "", EmptySkip, EmptyConnect:
+	default:
+		return bad("unknown --empty-window %q (use skip or connect)", c.EmptyWindow)
+	}
 	switch c.Transport {
 	case TransportModem:
-		if c.Device == "" {
-			return bad("--device is empty (the modem's serial port, e.g. /dev/ttyS1)")
-		}
-		if !isStandardBaud(c.Baud) {
-			return bad("--baud %d is not a standard rate (use one of %v)", c.Baud, StandardBauds)
+		if err := c.validateModem(); err != nil {
+			return err
 		}
 		if c.RegistrationTimeout <= 0 {
 			return bad("--registration-timeout must be positive")

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,50 +12,55 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrModemBusy means another process holds the modem (a window, `modem
-// check` or `modem at`). errors.As with *ModemBusyError gives the holder.
-var ErrModemBusy = errors.New("modem busy")
+// Busy errors: another process holds what a caller needs. errors.As with
+// *BusyError gives the holder.
+var (
+	// ErrModemBusy: another process talks to the modem (a window, `modem
+	// check` or `modem at`).
+	ErrModemBusy = errors.New("modem busy")
+	// ErrWindowBusy: another window drains the same queue, whatever its
+	// transport.
+	ErrWindowBusy = errors.New("window busy")
+)
 
-// ModemBusyError names who holds the modem lock.
-type ModemBusyError struct {
+// BusyError names who holds a lock.
+type BusyError struct {
+	Kind     error // ErrModemBusy or ErrWindowBusy
 	LockPath string
 	Holder   string // "pid 1234 (uploader flush) since 2026-11-25T14:00:00Z", or "unknown"
 	Waited   time.Duration
 }
 
-func (e *ModemBusyError) Error() string {
-	return fmt.Sprintf("modem busy: held by %s (lock %s), gave up after %s", e.Holder, e.LockPath, e.Waited.Round(time.Millisecond))
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("%v: held by %s (lock %s), gave up after %s", e.Kind, e.Holder, e.LockPath, e.Waited.Round(time.Millisecond))
 }
 
-// Is makes errors.Is(err, ErrModemBusy) true.
-func (e *ModemBusyError) Is(target error) bool { return target == ErrModemBusy }
+// Is makes errors.Is(err, ErrModemBusy) (or ErrWindowBusy) true.
+func (e *BusyError) Is(target error) bool { return target == e.Kind }
 
-// ModemLock is an exclusive flock on a file beside the queue. The kernel
-// drops it when the holder dies, so a SIGKILLed window never wedges the site.
+// fileLock is an exclusive flock on a file that also names its holder for
+// the busy message other processes print. The kernel drops the flock when
+// the holder dies, so a SIGKILLed process never wedges the site.
 //
-// The file also carries what a holder that dies leaves behind in the module
-// (see MidPacketUntil): the lock is the one thing every process that talks
-// to the module takes first.
-type ModemLock struct {
-	f              *os.File
-	path           string
-	holder         string
-	midPacketUntil time.Time
-	midPacketHold  time.Duration
+// It only excludes processes; what a dead holder leaves in the module is
+// the mid-packet mark's business (midpacket.go).
+type fileLock struct {
+	f    *os.File
+	path string
 }
 
-// midPacketPrefix starts the lock file line that records a split write.
-const midPacketPrefix = "mid-packet until "
+// lockPoll is how often a waiter retries a held lock.
+const lockPoll = 50 * time.Millisecond
 
-// AcquireModemLock waits up to timeout for the lock. what describes the
-// caller for the busy message another process may print.
-func AcquireModemLock(ctx context.Context, path, what string, timeout time.Duration) (*ModemLock, error) {
+// acquireLock waits up to timeout for the lock at path; kind is the busy
+// error it fails with, what describes the caller for others' messages.
+func acquireLock(ctx context.Context, path string, kind error, what string, timeout time.Duration) (*fileLock, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("modem lock %s: %w", path, err)
+		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("modem lock %s: %w", path, err)
+		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	start := time.Now()
 	deadline := start.Add(timeout)
@@ -68,168 +71,30 @@ func AcquireModemLock(ctx context.Context, path, what string, timeout time.Durat
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			f.Close()
-			return nil, fmt.Errorf("modem lock %s: %w", path, err)
+			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		if !time.Now().Before(deadline) {
-			holder := readHolder(path)
 			f.Close()
-			return nil, &ModemBusyError{LockPath: path, Holder: holder, Waited: time.Since(start)}
+			return nil, &BusyError{Kind: kind, LockPath: path, Holder: readHolder(path), Waited: time.Since(start)}
 		}
+		t := time.NewTimer(min(lockPoll, time.Until(deadline)))
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			f.Close()
-			return nil, fmt.Errorf("modem lock %s: %w", path, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	l := &ModemLock{
-		f:      f,
-		path:   path,
-		holder: fmt.Sprintf("pid %d (%s) since %s", os.Getpid(), what, time.Now().UTC().Format(time.RFC3339)),
-	}
-	if b, err := io.ReadAll(io.LimitReader(f, 4096)); err == nil {
-		l.midPacketUntil, l.midPacketHold = parseMidPacket(string(b), time.Now())
-	}
-	// Record the holder for the next process's error message, keeping a
-	// dead holder's mark. Failure to write it is harmless: the lock itself
-	// is the flock.
-	_ = l.rewrite()
-	return l, nil
-}
-
-// MidPacketUntil reports that an earlier holder died while the broker held
-// part of a packet the module was still sending (a PUBLISH larger than one
-// AT+CIPSEND): the module may be waiting for the rest, and the first bytes
-// it hears (AT probes, filler) would complete that PUBLISH into a corrupted
-// one the broker accepts. From the returned time on the broker has surely
-// dropped that connection (its keep-alive ran out after the last chunk, see
-// midPacketHold), and nothing sent to the module can reach it any more.
-// Zero when there is no such mark.
-func (l *ModemLock) MidPacketUntil() time.Time { return l.midPacketUntil }
-
-// ReadMidPacketMark reads the lock file at path without taking the lock
-// (for status reports) and returns its MidPacketUntil, zero when there is
-// no mark or no file.
-func ReadMidPacketMark(path string) (time.Time, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return time.Time{}, nil
-	}
-	if err != nil {
-		return time.Time{}, fmt.Errorf("modem lock %s: %w", path, err)
-	}
-	until, _ := parseMidPacket(string(b), time.Now())
-	return until, nil
-}
-
-// AwaitMidPacket waits until MidPacketUntil, then clears the mark. Call it
-// before sending anything to the module when no power switch can reset it
-// instead: once the broker's keep-alive has run out, the bytes that
-// complete the module's pending AT+CIPSEND go nowhere.
-func (l *ModemLock) AwaitMidPacket(ctx context.Context, log *slog.Logger) error {
-	until := l.midPacketUntil
-	if until.IsZero() {
-		return nil
-	}
-	if wait := time.Until(until); wait > 0 {
-		log.Warn("an earlier window died while the broker held part of a PUBLISH; waiting for the broker to drop that connection before talking to the module",
-			"wait", wait.Round(time.Second), "until", until.Format(time.RFC3339))
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		select {
+			return nil, fmt.Errorf("lock %s: %w", path, ctx.Err())
 		case <-t.C:
-		case <-ctx.Done():
-			return fmt.Errorf("waiting until %s for the broker to drop a connection holding part of a PUBLISH: %w",
-				until.Format(time.RFC3339), context.Cause(ctx))
 		}
 	}
-	l.dropMidPacket(log)
-	return nil
-}
-
-// dropMidPacket is clearMidPacket for callers that can only log a failure.
-func (l *ModemLock) dropMidPacket(log *slog.Logger) {
-	if err := l.clearMidPacket(); err != nil {
-		log.Warn("could not clear the mid-packet mark; the next window waits needlessly", "err", err)
+	l := &fileLock{f: f, path: path}
+	// Name the holder for the next process's busy message. Failure to
+	// write it is harmless: the lock itself is the flock. Not synced: a
+	// holder line lost in a power cut only blurs a message.
+	holder := fmt.Sprintf("pid %d (%s) since %s\n", os.Getpid(), what, time.Now().UTC().Format(time.RFC3339))
+	if _, err := f.WriteAt([]byte(holder), 0); err == nil {
+		_ = f.Truncate(int64(len(holder)))
 	}
-}
-
-// markMidPacket records, durably, that the broker holds part of a packet
-// and keeps the connection for up to hold from now.
-func (l *ModemLock) markMidPacket(hold time.Duration) error {
-	if until := time.Now().Add(hold); until.After(l.midPacketUntil) {
-		l.midPacketUntil, l.midPacketHold = until, hold
-	}
-	return l.rewrite()
-}
-
-// clearMidPacket removes the mark once the packet is whole at the broker,
-// the connection is closed, or the module was power-cycled.
-func (l *ModemLock) clearMidPacket() error {
-	if l.midPacketUntil.IsZero() {
-		return nil
-	}
-	l.midPacketUntil, l.midPacketHold = time.Time{}, 0
-	return l.rewrite()
-}
-
-// rewrite stores the holder line and the mark. Content holding a mark is
-// synced: a board that reboots while the module keeps its supply must
-// still find it. The rest is not worth an fsync per window: a lost holder
-// line only blurs a busy message, and a lost clearing only makes the next
-// window wait needlessly.
-func (l *ModemLock) rewrite() error {
-	if l.f == nil {
-		return nil
-	}
-	var content string
-	if l.holder != "" {
-		content = l.holder + "\n"
-	}
-	if !l.midPacketUntil.IsZero() {
-		content += fmt.Sprintf("%s%s hold %s\n", midPacketPrefix, l.midPacketUntil.UTC().Format(time.RFC3339Nano), l.midPacketHold)
-	}
-	// Written over the old content, then cut to length: a crash in
-	// between leaves the new lines first, never an empty file.
-	if _, err := l.f.WriteAt([]byte(content), 0); err != nil {
-		return fmt.Errorf("modem lock %s: %w", l.path, err)
-	}
-	if err := l.f.Truncate(int64(len(content))); err != nil {
-		return fmt.Errorf("modem lock %s: %w", l.path, err)
-	}
-	if l.midPacketUntil.IsZero() {
-		return nil
-	}
-	if err := l.f.Sync(); err != nil {
-		return fmt.Errorf("modem lock %s: %w", l.path, err)
-	}
-	return nil
-}
-
-// parseMidPacket finds the mark in the lock file. The wait it implies is
-// capped at its hold: a board without a real-time clock may boot with its
-// clock behind, and must not then wait for hours.
-func parseMidPacket(content string, now time.Time) (time.Time, time.Duration) {
-	for line := range strings.Lines(content) {
-		rest, ok := strings.CutPrefix(strings.TrimSpace(line), midPacketPrefix)
-		if !ok {
-			continue
-		}
-		at, holdText, ok := strings.Cut(rest, " hold ")
-		if !ok {
-			continue
-		}
-		until, err1 := time.Parse(time.RFC3339Nano, at)
-		hold, err2 := time.ParseDuration(holdText)
-		if err1 != nil || err2 != nil || hold <= 0 || until.IsZero() {
-			continue
-		}
-		if until.Sub(now) > hold {
-			until = now.Add(hold)
-		}
-		return until, hold
-	}
-	return time.Time{}, 0
+	return l, nil
 }
 
 func readHolder(path string) string {
@@ -239,25 +104,51 @@ func readHolder(path string) string {
 	}
 	s, _, _ := strings.Cut(string(b), "\n")
 	s = strings.TrimSpace(s)
-	if s == "" || strings.HasPrefix(s, midPacketPrefix) || len(s) > 200 {
+	if !strings.HasPrefix(s, "pid ") || len(s) > 200 {
 		return "unknown"
 	}
 	return s
 }
 
-// Release unlocks. Safe to call more than once.
-func (l *ModemLock) Release() error {
+// release empties the holder line and unlocks. Safe on nil and twice.
+func (l *fileLock) release() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
 	f := l.f
-	// The holder line goes; a mark stays for the next holder.
-	l.holder = ""
-	_ = l.rewrite()
 	l.f = nil
+	_ = f.Truncate(0)
 	err := unix.Flock(int(f.Fd()), unix.LOCK_UN)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return err
 }
+
+// ModemLock is held by every process that talks to the module: windows,
+// `modem check`, `modem at`, the daemon's start-up radio check. It sits
+// beside the queue (cmd/uploader names it "<db>.modem.lock").
+type ModemLock struct{ l *fileLock }
+
+// AcquireModemLock waits up to timeout for the modem lock. what describes
+// the caller for the busy message another process may print. Most callers
+// want OpenModem, which takes it and deals with what a dead holder left.
+func AcquireModemLock(ctx context.Context, path, what string, timeout time.Duration) (*ModemLock, error) {
+	l, err := acquireLock(ctx, path, ErrModemBusy, what, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return &ModemLock{l: l}, nil
+}
+
+// Release unlocks. Safe to call more than once.
+func (m *ModemLock) Release() error {
+	if m == nil {
+		return nil
+	}
+	return m.l.release()
+}
+
+// windowLockPath is the lock that keeps two windows from draining one
+// queue at once (two would send the same records twice).
+func windowLockPath(queuePath string) string { return queuePath + ".window.lock" }

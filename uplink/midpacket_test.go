@@ -195,7 +195,7 @@ func dieMidPublish(t *testing.T, sim *modemsim.Sim, cfg uplink.Config, big queue
 		pending = len(publish) - chunk
 	}
 	if mark {
-		step("mark", uplink.MarkMidPacket(lock, time.Duration(cfg.KeepAlive)*time.Second))
+		step("mark", uplink.MarkMidPacket(cfg.LockPath, time.Duration(cfg.KeepAlive)*time.Second))
 	}
 	m.Close()
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/nbiot-uploader/uploader/uplink/fault"
 )
 
 // cronParser accepts five fields, an optional leading seconds field, and
@@ -88,13 +90,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if check <= 0 {
 		check = time.Minute
 	}
+	// early says whether the queue's depth may start a window before its
+	// slot: only while the last failure, if any, was the link's. A broker
+	// that declines service or a configuration that is wrong is not helped
+	// by more windows, and early ones would burn the battery.
+	early := true
 	for {
 		next := d.Schedule.Next(time.Now())
 		if d.OnNext != nil {
 			d.OnNext(next)
 		}
 		log.Info("next window", "at", next.Format(time.RFC3339))
-		reason, err := d.wait(ctx, next, check, log)
+		reason, err := d.wait(ctx, next, check, early, log)
 		if err != nil {
 			return nil // cancelled: a clean stop
 		}
@@ -102,10 +109,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 		attrs := []any{"reason", reason, "outcome", sum.Outcome, "acked", sum.Acked, "queued", sum.Queued,
 			"mqtt_bytes", sum.MQTTBytesOut, "chunks", sum.Chunks, "radio_on_s", round1(sum.RadioOnSeconds), "csq", sum.CSQ,
 			"duration_s", round1(sum.DurationSeconds)}
-		if werr != nil {
-			log.Error("window failed", append(attrs, "step", sum.Step, "err", werr)...)
-		} else {
+		class := Classify(werr)
+		early = werr == nil || class == fault.Retry
+		switch {
+		case werr == nil:
 			log.Info("window done", attrs...)
+		case class == fault.Stop:
+			log.Error("window failed: "+class.Advice()+"; no early windows until one succeeds",
+				append(attrs, "step", sum.Step, "class", class.String(), "err", werr)...)
+		default:
+			log.Error("window failed", append(attrs, "step", sum.Step, "class", class.String(), "advice", class.Advice(), "err", werr)...)
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -117,14 +130,15 @@ func round1(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }
 
 // wait sleeps until next, or until the queue is deep enough for an early
 // window. It returns the reason the window starts.
-func (d *Daemon) wait(ctx context.Context, next time.Time, check time.Duration, log *slog.Logger) (string, error) {
+func (d *Daemon) wait(ctx context.Context, next time.Time, check time.Duration, early bool, log *slog.Logger) (string, error) {
 	for {
 		left := time.Until(next)
 		if left <= 0 {
 			return "schedule", nil
 		}
+		early := early && d.EarlyDepth > 0 && d.Depth != nil
 		step := left
-		if d.EarlyDepth > 0 && d.Depth != nil && check < step {
+		if early && check < step {
 			step = check
 		}
 		t := time.NewTimer(step)
@@ -134,7 +148,7 @@ func (d *Daemon) wait(ctx context.Context, next time.Time, check time.Duration, 
 			return "", ctx.Err()
 		case <-t.C:
 		}
-		if d.EarlyDepth > 0 && d.Depth != nil && time.Until(next) > 0 {
+		if early && time.Until(next) > 0 {
 			depth, err := d.Depth()
 			if err != nil {
 				log.Warn("queue depth check failed", "err", err)

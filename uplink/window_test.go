@@ -17,6 +17,7 @@ import (
 	"github.com/nbiot-uploader/uploader/queue"
 	"github.com/nbiot-uploader/uploader/uplink"
 	"github.com/nbiot-uploader/uploader/uplink/brokertest"
+	"github.com/nbiot-uploader/uploader/uplink/fault"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
 	"github.com/nbiot-uploader/uploader/uplink/session"
 )
@@ -330,7 +331,7 @@ func TestWindowTLS(t *testing.T) {
 		cfg := modemConfig(startSim(t, modemsim.Fast()), broker.Addr(), dir)
 		cfg.TLS = uplink.TLSConfig{Enabled: true, CAFile: other.caFile, ServerName: "broker.test"}
 		_, err := uplink.RunWindow(context.Background(), cfg, q)
-		var se *uplink.StepError
+		var se *fault.StepError
 		if !errors.As(err, &se) || se.Step != uplink.StepTLS {
 			t.Fatalf("err = %v, want a tls handshake step error", err)
 		}
@@ -388,7 +389,7 @@ func TestWindowFailures(t *testing.T) {
 				if err == nil {
 					t.Fatalf("window succeeded despite %s: %+v", tt.name, sum)
 				}
-				var se *uplink.StepError
+				var se *fault.StepError
 				if !errors.As(err, &se) {
 					t.Fatalf("error %v names no step", err)
 				}
@@ -468,7 +469,7 @@ func TestWindowBrokerDown(t *testing.T) {
 	q, dir := openQueue(t)
 	enqueueReadings(t, q, 10, 1)
 	_, err = uplink.RunWindow(context.Background(), modemConfig(sim, addr, dir), q)
-	var se *uplink.StepError
+	var se *fault.StepError
 	if !errors.As(err, &se) || se.Step != uplink.StepTCPConnect {
 		t.Fatalf("err = %v, want a tcp connect step error", err)
 	}
@@ -510,9 +511,12 @@ func TestModemLockBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Release()
+	if err := q.PutWindowSummary([]byte(`{"outcome":"ok","acked":7}`)); err != nil {
+		t.Fatal(err)
+	}
 	cfg.ModemLockTimeout = 200 * time.Millisecond
 	_, err = uplink.RunWindow(context.Background(), cfg, q)
-	var busy *uplink.ModemBusyError
+	var busy *uplink.BusyError
 	if !errors.Is(err, uplink.ErrModemBusy) || !errors.As(err, &busy) {
 		t.Fatalf("err = %v, want modem busy", err)
 	}
@@ -521,6 +525,14 @@ func TestModemLockBusy(t *testing.T) {
 	}
 	if sim.Accounting().ATCommands != 0 {
 		t.Error("a second process talked to the modem while it was locked")
+	}
+	// The window that gave up leaves the running window's record alone
+	// and is counted apart.
+	if raw, _ := q.WindowSummary(); string(raw) != `{"outcome":"ok","acked":7}` {
+		t.Errorf("stored summary overwritten by a window that never got the modem: %s", raw)
+	}
+	if skips, err := uplink.ReadWindowSkips(q); err != nil || skips.Busy != 1 {
+		t.Errorf("skips = %+v, %v; want one busy window counted", skips, err)
 	}
 }
 

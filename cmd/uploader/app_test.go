@@ -261,10 +261,10 @@ func TestStatus(t *testing.T) {
 		t.Errorf("an interrupted send reported without a mark: %v\n%s", r.InterruptedSendUntil, out)
 	}
 
-	// The mark a window dying mid-PUBLISH leaves in the modem lock file.
+	// The mark a window dying mid-PUBLISH leaves beside the modem lock.
 	until := time.Now().Add(time.Minute).UTC().Truncate(time.Second)
 	mark := "mid-packet until " + until.Format(time.RFC3339Nano) + " hold 2m0s\n"
-	if err := os.WriteFile(db+".modem.lock", []byte(mark), 0o644); err != nil {
+	if err := os.WriteFile(db+".modem.midpacket", []byte(mark), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, out, _ = runApp(t, "", "status", "--db", db, "--json")

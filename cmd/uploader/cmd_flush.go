@@ -13,6 +13,7 @@ import (
 
 	"github.com/nbiot-uploader/uploader/queue"
 	"github.com/nbiot-uploader/uploader/uplink"
+	"github.com/nbiot-uploader/uploader/uplink/fault"
 )
 
 func flushCommand(e *env) *cli.Command {
@@ -52,6 +53,7 @@ func runFlush(c *cli.Context, e *env) error {
 		return err
 	}
 	defer q.Close()
+	cfg.Holder = "uploader flush"
 	var prog *progressLine
 	if isTerminal(e.stderr) {
 		prog = &progressLine{w: e.stderr}
@@ -72,8 +74,15 @@ func runFlush(c *cli.Context, e *env) error {
 
 func printSummary(w io.Writer, s uplink.Summary) {
 	fmt.Fprintf(w, "outcome:        %s\n", s.Outcome)
+	if s.Outcome == uplink.OutcomeSkipped {
+		fmt.Fprintf(w, "reason:         %s\n", s.Error)
+		return
+	}
 	if s.Error != "" {
 		fmt.Fprintf(w, "error:          %s\n", s.Error)
+	}
+	if s.Class != "" {
+		fmt.Fprintf(w, "next:           %s\n", classAdvice(s.Class))
 	}
 	fmt.Fprintf(w, "records:        %d acknowledged, %d sent (%d queued when the window started", s.Acked, s.Sent, s.Queued)
 	if s.Skipped > 0 {
@@ -147,4 +156,15 @@ func isTerminal(w io.Writer) bool {
 	}
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// classAdvice is the operator's next step after a failed window of the
+// given class (uplink.Summary.Class).
+func classAdvice(class string) string {
+	for _, c := range []fault.Class{fault.Retry, fault.BackOff, fault.Quarantine, fault.Stop} {
+		if c.String() == class {
+			return c.Advice()
+		}
+	}
+	return class
 }

@@ -10,17 +10,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/nbiot-uploader/uploader/uplink"
-	"github.com/nbiot-uploader/uploader/uplink/modem"
+	"github.com/nbiot-uploader/uploader/uplink/fault"
 )
-
-func modemFlags() []cli.Flag {
-	return []cli.Flag{
-		strFlag("device", "/dev/ttyS1", "the modem's serial port"),
-		intFlag("baud", 115200, "serial rate"),
-		durFlag("modem-lock-timeout", 30*time.Second, "how long to wait for another process using the modem"),
-		boolFlag("trace", "log every AT line in and out at debug level"),
-	}
-}
 
 func modemCommand(e *env) *cli.Command {
 	checkFlags := concat(commonFlags(), modemFlags(), []cli.Flag{
@@ -44,45 +35,36 @@ func modemCommand(e *env) *cli.Command {
 	}
 }
 
-// withModem holds the modem lock, opens and synchronises the module, runs fn.
-func withModem(c *cli.Context, e *env, what string, fn func(ctx context.Context, m *modem.Modem) error) error {
+// holdModem holds the modem for fn the way every process does (see
+// uplink.OpenModem): lock, a dead window's interrupted send dealt with,
+// power on, port open and answering AT; afterwards the one teardown plan.
+func holdModem(c *cli.Context, e *env, opts uplink.HoldOptions, fn func(ctx context.Context, m *uplink.Modem) error) error {
 	log, err := newLogger(e.stderr, c.String("log-level"))
 	if err != nil {
 		return err
 	}
-	baud := c.Int("baud")
-	ok := false
-	for _, b := range uplink.StandardBauds {
-		ok = ok || b == baud
-	}
-	if !ok {
-		return usagef("--baud %d is not a standard rate (use one of %v)", baud, uplink.StandardBauds)
-	}
-	ctx := c.Context
-	lock, err := uplink.AcquireModemLock(ctx, modemLockPath(c), what, c.Duration("modem-lock-timeout"))
-	if err != nil {
+	cfg := uplink.Defaults()
+	if err := modemConfig(c, &cfg); err != nil {
 		return err
 	}
-	defer lock.Release()
-	if err := lock.AwaitMidPacket(ctx, log); err != nil {
-		return err
-	}
-	port, err := modem.OpenSerial(c.String("device"), baud)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", c.String("device"), err)
-	}
-	opts := modem.Options{Logger: log}
+	cfg.Logger = log
 	if c.Bool("trace") {
-		opts.Trace = log
+		cfg.Trace = log
 	}
-	m := modem.New(port, opts)
-	defer m.Close()
-	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if err := m.Sync(sctx); err != nil {
-		return fmt.Errorf("the modem on %s does not answer AT (check wiring, power and --baud): %w", c.String("device"), err)
+	td, err := uplink.WithModem(c.Context, cfg, opts, fn)
+	if errors.Is(err, uplink.ErrInvalidConfig) {
+		return usageError{err}
 	}
-	return fn(ctx, m)
+	if fault.StepOf(err) == uplink.StepSync {
+		return fmt.Errorf("the modem on %s does not answer AT (check wiring, power and --baud): %w", cfg.Device, err)
+	}
+	if td.Err != nil {
+		fmt.Fprintf(e.stdout, "radio off:      FAILED: %v\n", td.Err)
+		if err == nil {
+			err = td.Err
+		}
+	}
+	return err
 }
 
 func runModemAT(c *cli.Context, e *env) error {
@@ -96,7 +78,10 @@ func runModemAT(c *cli.Context, e *env) error {
 	if strings.ContainsAny(line, "\r\n\x1a\x1b") {
 		return usagef("the command must be one line without control characters")
 	}
-	return withModem(c, e, "uploader modem at", func(ctx context.Context, m *modem.Modem) error {
+	// A raw command leaves the radio as the operator put it; a module on a
+	// power switch is switched off again, as after every use.
+	opts := uplink.HoldOptions{What: "uploader modem at", KeepRadio: c.String("power-off-cmd") == ""}
+	return holdModem(c, e, opts, func(ctx context.Context, m *uplink.Modem) error {
 		resp, err := m.Exec(ctx, line, c.Duration("timeout"))
 		for _, l := range resp.Lines {
 			fmt.Fprintln(e.stdout, l)
@@ -109,22 +94,14 @@ func runModemAT(c *cli.Context, e *env) error {
 }
 
 func runModemCheck(c *cli.Context, e *env) error {
-	return withModem(c, e, "uploader modem check", func(ctx context.Context, m *modem.Modem) error {
+	opts := uplink.HoldOptions{What: "uploader modem check", KeepRadio: c.Bool("keep-radio-on")}
+	return holdModem(c, e, opts, func(ctx context.Context, m *uplink.Modem) error {
 		w := e.stdout
 		var problems []string
-		if !c.Bool("keep-radio-on") {
-			defer func() {
-				offCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-				defer cancel()
-				if err := m.SetFunctionality(offCtx, 0); err != nil {
-					fmt.Fprintf(w, "radio off:      FAILED: %v\n", err)
-				}
-			}()
+		sim, err := m.RadioOn(ctx)
+		if fault.StepOf(err) == uplink.StepRadioOn {
+			return err
 		}
-		if err := m.SetFunctionality(ctx, 1); err != nil {
-			return fmt.Errorf("radio on (AT+CFUN=1): %w", err)
-		}
-		sim, err := waitSIM(ctx, m)
 		if err != nil {
 			fmt.Fprintf(w, "SIM:            NOT READY (%v) — check the SIM is inserted the right way and has no PIN\n", err)
 			problems = append(problems, "SIM not ready")
@@ -168,21 +145,6 @@ func runModemCheck(c *cli.Context, e *env) error {
 		}
 		return nil
 	})
-}
-
-func waitSIM(ctx context.Context, m *modem.Modem) (string, error) {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s, err := m.SIMStatus(ctx)
-		if err == nil || !time.Now().Before(deadline) || ctx.Err() != nil {
-			return s, err
-		}
-		select {
-		case <-ctx.Done():
-			return s, err
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
 }
 
 // csqAdvice is the field rule of thumb for NB-IoT/Cat-M installs.

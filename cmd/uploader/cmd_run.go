@@ -33,6 +33,16 @@ func runDaemon(c *cli.Context, e *env) error {
 		return err
 	}
 	defer q.Close()
+	cfg.Holder = "uploader run"
+	if cfg.Transport == uplink.TransportModem {
+		// The module boots with its radio on; the daemon owns the radio
+		// from its first second, not from its first window.
+		if _, err := uplink.SwitchRadioOff(c.Context, cfg, "uploader run start-up"); err != nil {
+			log.Warn("could not switch the radio off at start-up; the first window switches it off after it", "err", err)
+		} else {
+			log.Info("radio off until the first window")
+		}
+	}
 	log.Info("uploader daemon started", "schedule", sched.Spec, "jitter_offset", sched.Offset(), "transport", cfg.Transport, "broker", cfg.Broker, "db", q.Path())
 	d := &uplink.Daemon{
 		Schedule:   sched,

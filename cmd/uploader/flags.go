@@ -62,12 +62,38 @@ func queueFlags() []cli.Flag {
 	}
 }
 
-// windowFlags configure the modem, the broker and MQTT.
-func windowFlags() []cli.Flag {
+// modemFlags are what every command that talks to the module needs: the
+// port, the power switch and the lock shared with the other processes.
+func modemFlags() []cli.Flag {
 	return []cli.Flag{
-		strFlag("transport", "modem", "how to reach the broker: modem (SIM7000 over --device) or tcp (the host's own network)"),
 		strFlag("device", "/dev/ttyS1", "the modem's serial port"),
 		intFlag("baud", 115200, "serial rate: 9600, 19200, 38400, 57600, 115200 (or a fixed higher AT+IPR rate)"),
+		strFlag("power-on-cmd", "", "shell command that powers the module on (PWRKEY/GPIO); with --power-off-cmd a hung module is power-cycled"),
+		strFlag("power-off-cmd", "", "shell command that powers the module off (AT+CPOWD=1 is sent first)"),
+		durFlag("boot-wait", 5*time.Second, "how long the module needs after --power-on-cmd before it answers AT"),
+		durFlag("modem-lock-timeout", 30*time.Second, "how long to wait for another process using the modem"),
+		boolFlag("trace", "log every AT line in and out at debug level (passwords redacted)"),
+	}
+}
+
+// modemConfig fills the modem part of an uplink.Config from modemFlags.
+func modemConfig(c *cli.Context, cfg *uplink.Config) error {
+	cfg.Device = c.String("device")
+	cfg.Baud = c.Int("baud")
+	cfg.Power = uplink.PowerCommands{On: c.String("power-on-cmd"), Off: c.String("power-off-cmd"), BootWait: c.Duration("boot-wait")}
+	if (cfg.Power.On == "") != (cfg.Power.Off == "") {
+		return usagef("--power-on-cmd and --power-off-cmd go together")
+	}
+	cfg.ModemLockTimeout = c.Duration("modem-lock-timeout")
+	cfg.LockPath = modemLockPath(c)
+	return nil
+}
+
+// windowFlags configure the modem, the broker and MQTT.
+func windowFlags() []cli.Flag {
+	return concat(modemFlags(), []cli.Flag{
+		strFlag("transport", "modem", "how to reach the broker: modem (SIM7000 over --device) or tcp (the host's own network)"),
+		strFlag("empty-window", "skip", "with nothing queued: skip (leave the radio off) or connect (run the window anyway)"),
 		strFlag("apn", "", "access point name of the SIM's operator"),
 		strFlag("apn-user", "", "APN user name, when the operator needs one"),
 		strFlag("apn-password", "", "APN password, when the operator needs one (never logged)"),
@@ -77,11 +103,6 @@ func windowFlags() []cli.Flag {
 		durFlag("registration-timeout", 3*time.Minute, "longest wait for network registration after the radio goes on"),
 		intFlag("send-limit", 0, "cap on bytes per AT+CIPSEND (0 = what the module reports, at most 1460)"),
 		boolFlag("normal-send", "wait for SEND OK after every chunk (AT+CIPQSEND=0) instead of pipelined quick send"),
-		strFlag("power-on-cmd", "", "shell command that powers the module on (PWRKEY/GPIO); with --power-off-cmd a hung module is power-cycled"),
-		strFlag("power-off-cmd", "", "shell command that powers the module off (AT+CPOWD=1 is sent first)"),
-		durFlag("boot-wait", 5*time.Second, "how long the module needs after --power-on-cmd before it answers AT"),
-		durFlag("modem-lock-timeout", 30*time.Second, "how long to wait for another process using the modem"),
-		boolFlag("trace", "log every AT line in and out at debug level (passwords redacted)"),
 
 		strFlag("broker", "", "MQTT broker as host:port"),
 		strFlag("client-id", defaultClientID(), "MQTT client id (also seeds the schedule jitter)"),
@@ -100,7 +121,7 @@ func windowFlags() []cli.Flag {
 		strFlag("server-name", "", "TLS server name when it differs from the broker host"),
 		durFlag("window-timeout", 10*time.Minute, "hard deadline for one whole window"),
 		intFlag("window-records", 0, "send at most this many records per window (0 = everything queued)"),
-	}
+	})
 }
 
 // scheduleFlags configure the daemon's windows.
@@ -190,8 +211,10 @@ func openQueue(c *cli.Context, log *slog.Logger) (*queue.Queue, error) {
 func windowConfig(c *cli.Context) (uplink.Config, error) {
 	cfg := uplink.Defaults()
 	cfg.Transport = uplink.Transport(c.String("transport"))
-	cfg.Device = c.String("device")
-	cfg.Baud = c.Int("baud")
+	cfg.EmptyWindow = uplink.EmptyWindowPolicy(c.String("empty-window"))
+	if err := modemConfig(c, &cfg); err != nil {
+		return cfg, err
+	}
 	cfg.APN = c.String("apn")
 	cfg.APNUser = c.String("apn-user")
 	cfg.APNPassword = c.String("apn-password")
@@ -209,11 +232,6 @@ func windowConfig(c *cli.Context) (uplink.Config, error) {
 	cfg.RegistrationTimeout = c.Duration("registration-timeout")
 	cfg.SendLimit = c.Int("send-limit")
 	cfg.NormalSend = c.Bool("normal-send")
-	cfg.Power = uplink.PowerCommands{On: c.String("power-on-cmd"), Off: c.String("power-off-cmd"), BootWait: c.Duration("boot-wait")}
-	if (cfg.Power.On == "") != (cfg.Power.Off == "") {
-		return cfg, usagef("--power-on-cmd and --power-off-cmd go together")
-	}
-	cfg.ModemLockTimeout = c.Duration("modem-lock-timeout")
 	cfg.Broker = c.String("broker")
 	cfg.ClientID = c.String("client-id")
 	cfg.Username = c.String("username")
@@ -247,7 +265,6 @@ func windowConfig(c *cli.Context) (uplink.Config, error) {
 	if cfg.MaxRecords < 0 {
 		return cfg, usagef("--window-records %d is negative", cfg.MaxRecords)
 	}
-	cfg.LockPath = modemLockPath(c)
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError{err}
 	}

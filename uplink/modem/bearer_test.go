@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/nbiot-uploader/uploader/uplink/fault"
 )
 
 var bearerSteps = []step{
@@ -54,7 +56,7 @@ func TestStartBearerFailures(t *testing.T) {
 		m, _ := newScripted(t, Options{}, steps...)
 		_, err := m.StartBearer(t.Context(), "nbiot", "", "")
 		var cme *CMEError
-		var se *StepError
+		var se *fault.StepError
 		if !errors.As(err, &cme) || cme.Code != 149 || !errors.As(err, &se) || se.Step != "AT+CIICR" {
 			t.Errorf("err = %v, want CME 149 at AT+CIICR", err)
 		}
@@ -120,9 +122,9 @@ func TestDial(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
 			if err != nil {
-				var se *StepError
+				var se *fault.StepError
 				if !errors.As(err, &se) || se.Step != "AT+CIPSTART" {
-					t.Errorf("err = %v, want a StepError for AT+CIPSTART", err)
+					t.Errorf("err = %v, want a *fault.StepError for AT+CIPSTART", err)
 				}
 				return
 			}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nbiot-uploader/uploader/uplink/fault"
 )
 
 // Ensure Sync keeps probing through silence, line noise and echo, then
@@ -86,9 +88,9 @@ func TestSIMStatus(t *testing.T) {
 			if tt.wantCode != 0 && (!errors.As(err, &cme) || cme.Code != tt.wantCode) {
 				t.Errorf("err = %v, want CME code %d", err, tt.wantCode)
 			}
-			var se *StepError
+			var se *fault.StepError
 			if err != nil && (!errors.As(err, &se) || se.Step != "AT+CPIN?") {
-				t.Errorf("err = %v, want a StepError for AT+CPIN?", err)
+				t.Errorf("err = %v, want a *fault.StepError for AT+CPIN?", err)
 			}
 		})
 	}

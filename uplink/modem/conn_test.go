@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/nbiot-uploader/uploader/uplink/fault"
 )
 
 // binaryPattern is payload that would break any text-based framing.
@@ -219,7 +221,7 @@ func TestConnFatalWakesRead(t *testing.T) {
 			}
 			select {
 			case err := <-errc:
-				var se *StepError
+				var se *fault.StepError
 				if !errors.Is(err, tt.want) || !errors.As(err, &se) {
 					t.Errorf("Read err = %v, want StepError with %v", err, tt.want)
 				}

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/nbiot-uploader/uploader/uplink/fault"
 )
 
 // Errors reported by the module itself or by the state it announced.
 // Callers tell them apart with errors.Is; every one reaches them wrapped in
-// a *StepError naming the AT command (or Conn operation) that failed.
+// a *fault.StepError naming the AT command (or Conn operation) that failed.
 var (
 	// ErrTimeout means a command got no final answer within its timeout.
 	// It also satisfies net.Error with Timeout() == true.
@@ -32,9 +34,9 @@ var (
 	ErrNotRegistered = errors.New("not registered")
 	// ErrRegistrationDenied is stat 3 in +CEREG/+CGREG; it also matches
 	// ErrNotRegistered.
-	ErrRegistrationDenied = fmt.Errorf("%w: registration denied", ErrNotRegistered)
+	ErrRegistrationDenied = fault.WithClass(fault.BackOff, fmt.Errorf("%w: registration denied", ErrNotRegistered))
 	// ErrSIMNotReady means AT+CPIN? did not answer READY.
-	ErrSIMNotReady = errors.New("sim not ready")
+	ErrSIMNotReady = fault.New(fault.Stop, "sim not ready")
 	// ErrCommand is a plain "ERROR" final result.
 	ErrCommand = errors.New("error")
 	// ErrSendFail is "SEND FAIL" after a CIPSEND chunk.
@@ -52,7 +54,7 @@ var (
 	ErrProtocol = errors.New("unexpected answer")
 	// ErrInvalidArgument means a parameter cannot be put on an AT command
 	// line (a quote or line break in an APN or host, an out-of-range port).
-	ErrInvalidArgument = errors.New("invalid argument")
+	ErrInvalidArgument = fault.New(fault.Stop, "invalid argument")
 	// ErrSplitWriteCut means a Write larger than one chunk stopped between
 	// two AT+CIPSENDs without the prompt of the next: the peer holds part
 	// of the Write and the module may be waiting for payload, so the next
@@ -93,33 +95,5 @@ func (e *CMEError) Error() string {
 	}
 }
 
-// StepError names the step that failed: the AT command (without its
-// arguments, which may carry secrets) or the Conn operation.
-type StepError struct {
-	Step string
-	Err  error
-}
-
-func (e *StepError) Error() string { return e.Step + ": " + e.Err.Error() }
-func (e *StepError) Unwrap() error { return e.Err }
-
-// Timeout reports whether the underlying error is a timeout, so a
-// *StepError satisfies net.Error like the errors of package net.
-func (e *StepError) Timeout() bool {
-	var t interface{ Timeout() bool }
-	return errors.As(e.Err, &t) && t.Timeout()
-}
-
-// Temporary mirrors Timeout; net.Error requires it.
-func (e *StepError) Temporary() bool { return e.Timeout() }
-
-func stepErr(step string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var se *StepError
-	if errors.As(err, &se) && se.Step == step {
-		return err
-	}
-	return &StepError{Step: step, Err: err}
-}
+// stepErr names the AT command (or Conn operation) that failed.
+func stepErr(step string, err error) error { return fault.Wrap(step, err) }

@@ -146,7 +146,7 @@ func (m *Modem) await(ctx context.Context, timeout time.Duration, h handler) err
 
 // exchange runs one command: it takes the UART, sends cmd and feeds the
 // answer to h. Echo lines and reboot banners are handled here; h sees the
-// rest. The error is wrapped in a *StepError named after the command.
+// rest. The error is wrapped in a *fault.StepError named after the command.
 func (m *Modem) exchange(ctx context.Context, cmd string, timeout time.Duration, h handler) error {
 	if err := m.acquire(ctx); err != nil {
 		return stepErr(commandName(cmd), err)

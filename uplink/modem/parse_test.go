@@ -3,6 +3,8 @@ package modem
 import (
 	"errors"
 	"testing"
+
+	"github.com/nbiot-uploader/uploader/uplink/fault"
 )
 
 func TestParseError(t *testing.T) {
@@ -132,11 +134,11 @@ func TestQuoteArgAndCommandName(t *testing.T) {
 
 func TestStepErrorTimeout(t *testing.T) {
 	err := stepErr("AT+CSQ", ErrTimeout)
-	var se *StepError
+	var se *fault.StepError
 	if !errors.As(err, &se) || !se.Timeout() || !se.Temporary() || err.Error() != "AT+CSQ: timeout" {
 		t.Errorf("stepErr = %v", err)
 	}
-	if stepErr("x", ErrCommand).(*StepError).Timeout() {
+	if stepErr("x", ErrCommand).(*fault.StepError).Timeout() {
 		t.Error("ErrCommand is not a timeout")
 	}
 	if stepErr("x", nil) != nil {

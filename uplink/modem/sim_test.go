@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nbiot-uploader/uploader/uplink/fault"
 	"github.com/nbiot-uploader/uploader/uplink/modem"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
 )
@@ -208,9 +209,9 @@ func TestSimulatorFaults(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
-			var se *modem.StepError
+			var se *fault.StepError
 			if err != nil && !errors.As(err, &se) {
-				t.Errorf("err = %v is not a *StepError", err)
+				t.Errorf("err = %v is not a *fault.StepError", err)
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nbiot-uploader/uploader/codec"
+	"github.com/nbiot-uploader/uploader/uplink/fault"
 	"github.com/nbiot-uploader/uploader/uplink/session"
 )
 
@@ -117,9 +118,9 @@ func TestRunHostileBroker(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Run error = %v, want %v", err, tt.wantErr)
 			}
-			var se *session.StepError
+			var se *fault.StepError
 			if !errors.As(err, &se) {
-				t.Fatalf("error %v is not a *StepError", err)
+				t.Fatalf("error %v is not a *fault.StepError", err)
 			}
 			if tt.wantStep != "" && se.Step != tt.wantStep {
 				t.Errorf("step = %q, want %q", se.Step, tt.wantStep)
@@ -206,7 +207,7 @@ func TestRunWriteTimeout(t *testing.T) {
 	cfg := testConfig(codec.V311)
 	cfg.ReplyTimeout = 200 * time.Millisecond
 	_, err := session.Run(runCtx(t), client, newMemStore(makeRecords(5, 1)), cfg)
-	var se *session.StepError
+	var se *fault.StepError
 	if !errors.Is(err, session.ErrReplyTimeout) || !errors.As(err, &se) || se.Step != session.StepConnect {
 		t.Fatalf("Run error = %v, want ErrReplyTimeout in step %q", err, session.StepConnect)
 	}
@@ -221,7 +222,7 @@ func TestRunStoreErrors(t *testing.T) {
 	store := newMemStore(makeRecords(10, 1))
 	store.readErr = boom
 	_, err := session.Run(runCtx(t), dialFake(t, broker.addr), store, testConfig(codec.V5))
-	var se *session.StepError
+	var se *fault.StepError
 	if !errors.Is(err, boom) || !errors.As(err, &se) || se.Step != session.StepQueueRead {
 		t.Errorf("Read failure: error %v, want %q step wrapping %v", err, session.StepQueueRead, boom)
 	}

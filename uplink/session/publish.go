@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nbiot-uploader/uploader/codec"
+	"github.com/nbiot-uploader/uploader/uplink/fault"
 )
 
 // peek returns the next record to send without taking it, reading the next
@@ -22,7 +23,7 @@ func (s *session) peek() (Record, bool, error) {
 		}
 		recs, err := s.store.Read(s.lastRead, n, s.cfg.BatchBytes)
 		if err != nil {
-			return Record{}, false, &StepError{Step: StepQueueRead, Err: fmt.Errorf("read after seq %d: %w", s.lastRead, err)}
+			return Record{}, false, &fault.StepError{Step: StepQueueRead, Err: fmt.Errorf("read after seq %d: %w", s.lastRead, err)}
 		}
 		// Only strictly newer records: a store that repeats itself must
 		// not make the session send a record twice or loop forever.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/nbiot-uploader/uploader/codec"
+	"github.com/nbiot-uploader/uploader/uplink/fault"
 )
 
 // poll handles every broker packet that has already arrived, without blocking.
@@ -286,7 +287,7 @@ func (s *session) flushAcks() error {
 	// A fresh slice: the store may keep the one it was given.
 	s.acked = make([]uint64, 0, min(s.cfg.AckBatch, 1024))
 	if err := s.store.Ack(seqs); err != nil {
-		return &StepError{Step: StepQueueAck, Err: fmt.Errorf("delete %d acknowledged records: %w", len(seqs), err)}
+		return &fault.StepError{Step: StepQueueAck, Err: fmt.Errorf("delete %d acknowledged records: %w", len(seqs), err)}
 	}
 	s.res.Acked += len(seqs)
 	if s.cfg.Progress != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nbiot-uploader/uploader/codec"
+	"github.com/nbiot-uploader/uploader/uplink/fault"
 )
 
 // aLongTimeAgo is a deadline in the past: setting it unblocks a pending
@@ -70,13 +71,13 @@ type flight struct {
 }
 
 // Run performs one session on conn: CONNECT, stream, acknowledgements,
-// DISCONNECT. It does not close conn. Every error is a *StepError naming the
+// DISCONNECT. It does not close conn. Every error is a *fault.StepError naming the
 // step; the returned Result is valid even when err != nil and counts what was
 // acknowledged (and deleted) before the failure. Records that were not
 // acknowledged stay queued.
 func Run(ctx context.Context, conn net.Conn, store Store, cfg Config) (Result, error) {
 	if conn == nil || store == nil {
-		return Result{}, &StepError{Step: StepConnect, Err: errors.New("session needs a connection and a store")}
+		return Result{}, &fault.StepError{Step: StepConnect, Err: errors.New("session needs a connection and a store")}
 	}
 	cfg = cfg.withDefaults(conn)
 	s := &session{
@@ -100,7 +101,7 @@ func Run(ctx context.Context, conn net.Conn, store Store, cfg Config) (Result, e
 		s.inflightMax = 1
 	}
 	if err := ctx.Err(); err != nil {
-		return s.res, &StepError{Step: StepConnect, Err: err}
+		return s.res, &fault.StepError{Step: StepConnect, Err: err}
 	}
 	// Cancelling ctx unblocks whatever Read or Write is pending.
 	stopWatch := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(aLongTimeAgo) })
@@ -161,15 +162,6 @@ func (s *session) run() error {
 		return withStep(StepDisconnect, err)
 	}
 	return nil
-}
-
-// withStep wraps err in a StepError unless it already names its step.
-func withStep(step string, err error) error {
-	var se *StepError
-	if errors.As(err, &se) {
-		return err
-	}
-	return &StepError{Step: step, Err: err}
 }
 
 // connect writes CONNECT, pipelines a first chunk of safe records behind it

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nbiot-uploader/uploader/codec"
+	"github.com/nbiot-uploader/uploader/uplink/fault"
 	"github.com/nbiot-uploader/uploader/uplink/session"
 )
 
@@ -156,7 +157,7 @@ func TestRunBrokerClosesMidStream(t *testing.T) {
 			if !errors.Is(err, session.ErrBrokerDisconnect) {
 				t.Fatalf("Run error = %v, want ErrBrokerDisconnect", err)
 			}
-			var se *session.StepError
+			var se *fault.StepError
 			if !errors.As(err, &se) || (se.Step != session.StepPublish && se.Step != session.StepWaitAcks) {
 				t.Errorf("error %v should name the publish or wait step", err)
 			}

@@ -49,7 +49,7 @@ func TestPowerCuts(t *testing.T) {
 
 // TestPowerCutsLargeReadings is TestPowerCuts with readings of about 2 KB,
 // so every PUBLISH takes two CIPSENDs, and with every kill aimed at the
-// moment the flush sends the second of them: it marks the modem lock
+// moment the flush sends the second of them: it marks the mark file
 // first, and the simulator answers each command 20 ms late, so the kill
 // lands between that CIPSEND and its prompt: the broker holds half a
 // PUBLISH and the module waits for the rest. The next flush must not
@@ -78,8 +78,8 @@ type powerCuts struct {
 	faults     string   // simulator faults during the kills
 }
 
-// midPacketMark is what the modem lock holds while a PUBLISH larger than
-// one chunk is half sent (uplink.ModemLock).
+// midPacketMark starts what the mark file beside the modem lock holds while
+// a PUBLISH larger than one chunk is half sent (uplink/midpacket.go).
 const midPacketMark = "mid-packet until "
 
 func runPowerCuts(t *testing.T, pc powerCuts) {
@@ -102,7 +102,7 @@ func runPowerCuts(t *testing.T, pc powerCuts) {
 		simLog = "debug" // to see the CIPSEND arrive
 	}
 	sim := startSimulatorLogging(t, pc.faults, simLog)
-	lockFile := s.db + ".modem.lock"
+	markFile := s.db + ".modem.midpacket"
 
 	var (
 		flushKilled, flushOK, flushFailed int
@@ -127,7 +127,7 @@ func runPowerCuts(t *testing.T, pc powerCuts) {
 		if rng.IntN(3) == 0 {
 			enqKill = enqSpan.draw(rng)
 		}
-		staleMark := readMark(lockFile) // a killed flush's, until the next one clears it
+		staleMark := readMark(markFile) // a killed flush's, until the next one clears it
 		simLogFrom := sim.p.stderr.Len()
 		flush := startUploader(t, nil, nil, s.windowArgs("flush", sim.path, s.brk.Addr(), pc.flushArgs...)...)
 		inSession := rng.IntN(2) == 0
@@ -165,8 +165,8 @@ func runPowerCuts(t *testing.T, pc powerCuts) {
 		case calibrating:
 			sessionAt, sessionSeen = waitForOutput(flush, sessionStarted, processTimeout)
 		case atSplit:
-			if waitForNewMark(flush, lockFile, staleMark, processTimeout) {
-				killBeforePrompt(flush, sim, readMark(lockFile), simLogFrom)
+			if waitForNewMark(flush, markFile, staleMark, processTimeout) {
+				killBeforePrompt(flush, sim, readMark(markFile), simLogFrom)
 			}
 		case inSession:
 			if sessionAt, sessionSeen = waitForOutput(flush, sessionStarted, processTimeout); sessionSeen &&
@@ -188,7 +188,7 @@ func runPowerCuts(t *testing.T, pc powerCuts) {
 		switch fr.code {
 		case -1:
 			flushKilled++
-			if m := readMark(lockFile); m != "" && m != staleMark {
+			if m := readMark(markFile); m != "" && m != staleMark {
 				killedMidSplit++
 			}
 			if strings.Contains(fr.stderr, sessionStarted) {
@@ -280,7 +280,7 @@ func cipsendSince(log string, t time.Time) bool {
 	return false
 }
 
-// readMark returns the mid-packet mark line of the modem lock file, or "".
+// readMark returns the mid-packet mark line of the mark file, or "".
 func readMark(path string) string {
 	b, _ := os.ReadFile(path)
 	for line := range strings.Lines(string(b)) {
@@ -291,7 +291,7 @@ func readMark(path string) string {
 	return ""
 }
 
-// waitForNewMark polls the lock file at path while p runs until it holds a
+// waitForNewMark polls the mark file at path while p runs until it holds a
 // mid-packet mark other than stale, one p wrote; it reports whether it
 // did before p exited.
 func waitForNewMark(p *proc, path, stale string, timeout time.Duration) bool {
