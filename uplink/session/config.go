@@ -1,7 +1,6 @@
 package session
 
 import (
-	"context"
 	"log/slog"
 	"net"
 	"time"
@@ -85,13 +84,6 @@ type Config struct {
 	// PUBLISH. By default a first chunk of safe records follows CONNECT
 	// without waiting, which saves one round trip.
 	NoPipeline bool
-	// QoS0Confirmed, if set, reports whether the peer's TCP stack has
-	// acknowledged every byte written so far (a modem's AT+CIPACK). It is
-	// polled (backing off from 50 ms to 1 s, at most ReplyTimeout) once all
-	// records are written, and the QoS 0 records are then deleted on its
-	// word. Otherwise a PINGREQ after every AckBatch QoS 0 records and one
-	// at the end, answered by PINGRESP, prove the broker read them.
-	QoS0Confirmed func(ctx context.Context) (bool, error)
 
 	// OnConnack, if set, is called once the broker has accepted the
 	// session, with its CONNACK (say, to learn the MQTT 5 Server Keep

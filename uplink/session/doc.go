@@ -7,8 +7,9 @@
 // The session owns the protocol dialogue and the proof of delivery. A record
 // is handed to [Store.Ack] (and so deleted) only when the broker has provably
 // taken it: a PUBACK for QoS 1, a PUBCOMP for QoS 2, and for QoS 0 a PINGRESP
-// to a PINGREQ written after the record (or, when [Config.QoS0Confirmed] is
-// set, the modem reporting that the peer's TCP stack acknowledged every byte).
+// to a PINGREQ written after the record. (A modem's TCP acknowledgement,
+// AT+CIPACK, is no such proof: it says the broker's host received the bytes,
+// not that the broker took the PUBLISH.)
 // A record is never deleted because a write returned without error: on a modem
 // that only means the bytes left the UART. Every failure leaves every record
 // that was not acknowledged in the queue, so the next window sends it again
@@ -32,8 +33,7 @@
 // The package speaks MQTT only through package codec and sees the queue only
 // through the [Store] interface; it knows nothing of bbolt, serial ports, AT
 // commands or modems. A modem connection may advertise its send limit with a
-// MaxChunk() int method and its TCP acknowledgement state through
-// [Config.QoS0Confirmed]; both are optional.
+// MaxChunk() int method; that is optional.
 //
 // # Concurrency
 //

@@ -1,7 +1,6 @@
 package session_test
 
 import (
-	"context"
 	"net"
 	"slices"
 	"strconv"
@@ -166,36 +165,6 @@ func TestRunPipelinesOneChunkBeforeConnack(t *testing.T) {
 				t.Errorf("Acked = %d, want %d", res.Acked, len(recs))
 			}
 		})
-	}
-}
-
-// Ensure QoS 0 records are deleted on the connection's own TCP
-// acknowledgement when Config.QoS0Confirmed is set, and never before.
-func TestRunQoS0ConfirmedByConnection(t *testing.T) {
-	broker := startStrict(t, codec.Connack{RetainAvailable: true}, nil)
-	recs := makeRecords(50, 0, "s/1")
-	store := newMemStore(recs)
-	cfg := testConfig(codec.V5)
-	calls := 0
-	cfg.QoS0Confirmed = func(ctx context.Context) (bool, error) {
-		calls++
-		if n := len(store.deletedSeqs()); n != 0 {
-			t.Errorf("%d records deleted before the connection confirmed them", n)
-		}
-		return calls >= 3, nil // the peer catches up on the third poll
-	}
-	res, err := session.Run(runCtx(t), dialFake(t, broker.addr), store, cfg)
-	if err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	broker.wait(t)
-	if calls != 3 || res.Acked != len(recs) || len(store.remaining()) != 0 {
-		t.Errorf("QoS0Confirmed called %d times, Acked %d, %d left; want 3, %d, 0", calls, res.Acked, len(store.remaining()), len(recs))
-	}
-	broker.mu.Lock()
-	defer broker.mu.Unlock()
-	if broker.pingreqs != 0 {
-		t.Errorf("%d PINGREQ sent though the connection confirms QoS 0 delivery", broker.pingreqs)
 	}
 }
 

@@ -171,7 +171,7 @@ func (s *session) publish(rec Record) error {
 		s.qos0 = append(s.qos0, rec.Seq)
 		// Proof for QoS 0 in batches: a 2-byte PINGREQ per AckBatch records.
 		// Not before CONNACK, which must not cost more than one chunk.
-		if s.cfg.QoS0Confirmed == nil && s.connacked && len(s.qos0) >= s.cfg.AckBatch {
+		if s.connacked && len(s.qos0) >= s.cfg.AckBatch {
 			s.ping()
 		}
 	}

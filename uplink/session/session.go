@@ -273,16 +273,10 @@ func (s *session) stream() error {
 }
 
 // settle obtains proof for everything written: PUBACK/PUBCOMP for QoS 1/2
-// and PINGRESP (or the connection's TCP acknowledgement) for QoS 0.
+// and PINGRESP for QoS 0.
 func (s *session) settle() error {
 	if len(s.qos0) > 0 {
-		if s.cfg.QoS0Confirmed != nil {
-			if err := s.confirmQoS0(); err != nil {
-				return err
-			}
-		} else {
-			s.ping()
-		}
+		s.ping()
 	}
 	// An inbound QoS 2 exchange is finished too, or the broker resends
 	// its PUBREL in the next window.
@@ -292,47 +286,6 @@ func (s *session) settle() error {
 		}
 	}
 	return s.flushAcks()
-}
-
-// confirmQoS0 polls Config.QoS0Confirmed until the peer has acknowledged
-// every byte written, handling broker packets in between.
-func (s *session) confirmQoS0() error {
-	if err := s.flushAll(); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(s.cfg.ReplyTimeout)
-	backoff := 50 * time.Millisecond
-	for {
-		ok, err := s.cfg.QoS0Confirmed(s.ctx)
-		if err != nil {
-			return fmt.Errorf("confirm QoS 0 delivery: %w", err)
-		}
-		if ok {
-			for _, seq := range s.qos0 {
-				if err := s.ackSeq(seq); err != nil {
-					return err
-				}
-			}
-			s.qos0 = s.qos0[:0]
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("confirm QoS 0 delivery of %d records: %w", len(s.qos0), ErrReplyTimeout)
-		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-s.ctx.Done():
-			t.Stop()
-			return s.ctx.Err()
-		case ev, ok := <-s.rd.events:
-			t.Stop()
-			if err := s.handle(ev, ok); err != nil {
-				return err
-			}
-		case <-t.C:
-			backoff = min(2*backoff, time.Second)
-		}
-	}
 }
 
 func (s *session) disconnect() error {
