@@ -62,3 +62,9 @@ func Classify(err error) fault.Class {
 	}
 	return fault.Retry
 }
+
+// errorsIsBusy reports a window that did not run because another process
+// held the queue's window lock or the modem.
+func errorsIsBusy(err error) bool {
+	return errors.Is(err, ErrWindowBusy) || errors.Is(err, ErrModemBusy)
+}

@@ -19,10 +19,10 @@ func TestParseSchedule(t *testing.T) {
 		{"30 0 * * * *", time.Date(2026, 11, 25, 15, 0, 30, 0, time.UTC)}, // seconds field
 		{"@hourly", time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)},
 		{"@daily", time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)},
-		{"@every 10m", at.Add(10 * time.Minute)},
+		{"@every 10m", time.Date(2026, 11, 25, 14, 10, 0, 0, time.UTC)}, // aligned to the epoch
 	}
 	for _, tt := range tests {
-		s, err := ParseSchedule(tt.spec, 0, false, "site")
+		s, err := ParseSchedule(tt.spec, Spread{ClientID: "site", JitterSet: true})
 		if err != nil {
 			t.Errorf("%q: %v", tt.spec, err)
 			continue
@@ -32,11 +32,11 @@ func TestParseSchedule(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "every hour", "60 * * * *", "* * * *", "@fortnightly"} {
-		if _, err := ParseSchedule(bad, 0, false, "x"); !errors.Is(err, ErrInvalidConfig) {
+		if _, err := ParseSchedule(bad, Spread{ClientID: "x"}); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%q: err = %v, want invalid config", bad, err)
 		}
 	}
-	if _, err := ParseSchedule("@hourly", -time.Second, false, "x"); err == nil {
+	if _, err := ParseSchedule("@hourly", Spread{Jitter: -time.Second, JitterSet: true}); err == nil {
 		t.Error("negative jitter accepted")
 	}
 }
@@ -47,7 +47,7 @@ func TestScheduleStableJitter(t *testing.T) {
 	at := time.Date(2026, 11, 25, 14, 7, 0, 0, time.UTC)
 	offsets := map[time.Duration]bool{}
 	for _, id := range []string{"site-1", "site-2", "site-3", "site-4", "site-5"} {
-		s, err := ParseSchedule("@hourly", 10*time.Minute, false, id)
+		s, err := ParseSchedule("@hourly", Spread{ClientID: id, Jitter: 10 * time.Minute, JitterSet: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +64,7 @@ func TestScheduleStableJitter(t *testing.T) {
 		if n2.Sub(n1) != time.Hour {
 			t.Errorf("%s: slots %s and %s are not an hour apart", id, n1, n2)
 		}
-		again, _ := ParseSchedule("@hourly", 10*time.Minute, false, id)
+		again, _ := ParseSchedule("@hourly", Spread{ClientID: id, Jitter: 10 * time.Minute, JitterSet: true})
 		if again.Offset() != off {
 			t.Errorf("%s: offset not stable", id)
 		}
@@ -75,7 +75,7 @@ func TestScheduleStableJitter(t *testing.T) {
 }
 
 func TestScheduleRandomJitter(t *testing.T) {
-	s, err := ParseSchedule("@hourly", time.Minute, true, "x")
+	s, err := ParseSchedule("@hourly", Spread{Jitter: time.Minute, JitterSet: true, Random: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestScheduleRandomJitter(t *testing.T) {
 
 // The daemon runs windows one at a time and stops cleanly when cancelled.
 func TestDaemonRunsWindowsOneAtATime(t *testing.T) {
-	s, err := ParseSchedule("@every 1s", 0, false, "x")
+	s, err := ParseSchedule("@every 1s", Spread{JitterSet: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestDaemonRunsWindowsOneAtATime(t *testing.T) {
 
 // A deep queue starts a window before the scheduled time.
 func TestDaemonEarlyWindow(t *testing.T) {
-	s, err := ParseSchedule("@yearly", 0, false, "x")
+	s, err := ParseSchedule("@yearly", Spread{JitterSet: true})
 	if err != nil {
 		t.Fatal(err)
 	}

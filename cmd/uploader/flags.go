@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -128,7 +129,8 @@ func windowFlags() []cli.Flag {
 func scheduleFlags() []cli.Flag {
 	return []cli.Flag{
 		strFlag("schedule", "", `cron spec of the windows: 5 fields, an optional leading seconds field, or @hourly, @every 15m ...`),
-		durFlag("jitter", 0, "spread windows over this much time after each scheduled instant (a stable slot per client id)"),
+		durFlag("jitter", 0, "cap the spread of windows after each scheduled instant (default: the schedule's whole interval, a stable slot per client id; 0 set explicitly: no spread)"),
+		strFlag("slot", "", "place this site exactly: I/N starts site I of N at I*interval/N (a perfectly even fleet)"),
 		boolFlag("random-jitter", "draw the jitter at random for every window instead of a stable per-site slot"),
 		int64Flag("early-depth", 0, "start a window early once this many records are queued (0 = off)"),
 	}
@@ -140,15 +142,9 @@ func scheduleFlags() []cli.Flag {
 func modemLockPath(c *cli.Context) string { return c.String("db") + ".modem.lock" }
 
 func defaultClientID() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		h = "site"
-	}
-	id := "uploader-" + h
-	if len(id) > 23 { // MQTT 3.1's limit; brokers of every version accept it
-		id = id[:23]
-	}
-	return id
+	h, _ := os.Hostname()
+	mid, _ := os.ReadFile("/etc/machine-id")
+	return uplink.DefaultClientID(h, string(mid))
 }
 
 func concat(groups ...[]cli.Flag) []cli.Flag {
@@ -296,7 +292,20 @@ func schedule(c *cli.Context) (*uplink.Schedule, error) {
 	if spec == "" {
 		return nil, nil
 	}
-	s, err := uplink.ParseSchedule(spec, c.Duration("jitter"), c.Bool("random-jitter"), c.String("client-id"))
+	sp := uplink.Spread{
+		ClientID:  c.String("client-id"),
+		Jitter:    c.Duration("jitter"),
+		JitterSet: c.IsSet("jitter"),
+		Random:    c.Bool("random-jitter"),
+	}
+	if slot := c.String("slot"); slot != "" {
+		i, n, ok := parseSlot(slot)
+		if !ok {
+			return nil, usagef("--slot %q: want I/N, site I of N (0 <= I < N), e.g. 17/250", slot)
+		}
+		sp.Slot, sp.Slots = i, n
+	}
+	s, err := uplink.ParseSchedule(spec, sp)
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -308,4 +317,18 @@ func describeDuration(d time.Duration) string {
 		return d.Round(time.Millisecond).String()
 	}
 	return d.Round(time.Second).String()
+}
+
+// parseSlot reads --slot I/N.
+func parseSlot(s string) (i, n int, ok bool) {
+	a, b, found := strings.Cut(s, "/")
+	if !found {
+		return 0, 0, false
+	}
+	i, err1 := strconv.Atoi(strings.TrimSpace(a))
+	n, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return 0, 0, false
+	}
+	return i, n, true
 }
