@@ -195,15 +195,23 @@ func FuzzDecodeVarint(f *testing.F) {
 // FuzzTopic checks the topic validators and that a valid topic survives a
 // PUBLISH round trip at every level.
 func FuzzTopic(f *testing.F) {
-	for _, s := range []string{"a/b", "#", "+/x", "a\x00", "\xff", "", "sensors/été/温度", "a/#/b"} {
+	for _, s := range []string{"a/b", "#", "+/x", "a\x00", "\xff", "", "sensors/été/温度", "a/#/b",
+		"a\x01", "a\u0085", "\ufdd0", "\U0001ffff", "a\x7f", "a\ufffd", strings.Repeat("/", 201)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, topic string) {
 		nameErr := codec.ValidateTopicName(topic)
 		filterErr := codec.ValidateTopicFilter(topic)
-		// The rules of ValidateTopicName, restated without its fast path.
+		// The rules of ValidateTopicName, restated without its fast path:
+		// mosquitto_validate_utf8 and mosquitto_pub_topic_check.
 		wantValid := topic != "" && len(topic) <= 65535 && utf8.ValidString(topic) &&
-			!strings.ContainsAny(topic, "\x00+#")
+			!strings.ContainsAny(topic, "+#") && strings.Count(topic, "/") <= 200
+		for _, r := range topic {
+			if r <= 0x1f || (r >= 0x7f && r <= 0x9f) || (r >= 0xfdd0 && r <= 0xfdef) ||
+				r%0x10000 == 0xfffe || r%0x10000 == 0xffff {
+				wantValid = false
+			}
+		}
 		if (nameErr == nil) != wantValid {
 			t.Fatalf("ValidateTopicName(%q) = %v, want valid %v", topic, nameErr, wantValid)
 		}

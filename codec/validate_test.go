@@ -27,6 +27,33 @@ func TestValidateTopicName(t *testing.T) {
 		{"plus", "a/+/b", codec.ErrTopicWildcard},
 		{"hash", "a/#", codec.ErrTopicWildcard},
 		{"hash inside level", "a#", codec.ErrTopicWildcard},
+		// What mosquitto 2.x refuses (mosquitto_validate_utf8 and
+		// mosquitto_pub_topic_check): the encoder refuses it too.
+		{"control U+0001", "a\x01b", codec.ErrTopicControlChar},
+		{"control tab", "a\tb", codec.ErrTopicControlChar},
+		{"control newline", "a/b\n", codec.ErrTopicControlChar},
+		{"control U+001F", "\x1f", codec.ErrTopicControlChar},
+		{"control DEL U+007F", "a\x7f", codec.ErrTopicControlChar},
+		{"control U+0080", "a\u0080", codec.ErrTopicControlChar},
+		{"control U+009F", "a\u009f", codec.ErrTopicControlChar},
+		{"U+00A0 allowed", "a\u00a0", nil},
+		{"space allowed", "a b", nil},
+		{"noncharacter U+FFFE", "a\ufffe", codec.ErrTopicNonCharacter},
+		{"noncharacter U+FFFF", "a\uffff", codec.ErrTopicNonCharacter},
+		{"noncharacter U+FDD0", "\ufdd0", codec.ErrTopicNonCharacter},
+		{"noncharacter U+FDEF", "x/\ufdef", codec.ErrTopicNonCharacter},
+		{"noncharacter U+1FFFE", "\U0001fffe", codec.ErrTopicNonCharacter},
+		{"noncharacter U+10FFFF", "\U0010ffff", codec.ErrTopicNonCharacter},
+		{"U+FDCF allowed", "\ufdcf", nil},
+		{"U+FDF0 allowed", "\ufdf0", nil},
+		{"U+FFFD allowed", "\ufffd", nil},
+		{"U+10FFFD allowed", "\U0010fffd", nil},
+		{"overlong NUL", "a\xc0\x80", codec.ErrTopicInvalidUTF8},
+		{"truncated sequence", "a\xe2\x82", codec.ErrTopicInvalidUTF8},
+		{"201 levels", strings.Repeat("a/", 200) + "a", nil},
+		{"202 levels", strings.Repeat("a/", 201) + "a", codec.ErrTopicTooDeep},
+		{"202 empty levels", strings.Repeat("/", 201), codec.ErrTopicTooDeep},
+		{"202 levels non-ASCII", strings.Repeat("é/", 201), codec.ErrTopicTooDeep},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,6 +82,9 @@ func TestValidateTopicFilter(t *testing.T) {
 		{"a/b+", codec.ErrTopicFilterInvalid},
 		{"+a", codec.ErrTopicFilterInvalid},
 		{"a\x00", codec.ErrTopicNullChar},
+		{"a/\x01/#", codec.ErrTopicControlChar},
+		{"+/\ufffe", codec.ErrTopicNonCharacter},
+		{strings.Repeat("+/", 201) + "#", codec.ErrTopicTooDeep},
 	}
 	for _, tc := range tests {
 		t.Run(tc.filter, func(t *testing.T) {
@@ -62,6 +92,58 @@ func TestValidateTopicFilter(t *testing.T) {
 				t.Errorf("ValidateTopicFilter(%q)=%v, want %v", tc.filter, err, tc.want)
 			}
 		})
+	}
+}
+
+// A topic error names the topic once, escaped and shortened, so the command
+// line can print it as one line; it names where the offending character is.
+func TestTopicErrorQuotesTopicOnceOnOneLine(t *testing.T) {
+	tests := []struct {
+		topic string
+		want  []string
+	}{
+		{"a/\nb", []string{`"a/\nb"`, "control character U+000A at byte 2"}},
+		{"a\x00", []string{`"a\x00"`, "U+0000 at byte 1"}},
+		{"é\xff", []string{`"é\xff"`, "UTF-8 at byte 2 (0xff)"}},
+		{"x/\ufffe", []string{`"x/\ufffe"`, "non-character U+FFFE at byte 2"}},
+		{"a/+", []string{`"a/+"`, "'+' at byte 2"}},
+		{strings.Repeat("é", 40) + "\n", []string{`"` + strings.Repeat("é", 32) + `"…`, "(81 bytes)", "at byte 80"}},
+	}
+	for _, tc := range tests {
+		err := codec.ValidateTopicName(tc.topic)
+		if err == nil {
+			t.Fatalf("ValidateTopicName(%q) = nil", tc.topic)
+		}
+		msg := err.Error()
+		for _, w := range tc.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("ValidateTopicName(%q) = %q, want it to contain %q", tc.topic, msg, w)
+			}
+		}
+		if strings.ContainsAny(msg, "\n\r") || strings.Count(msg, "topic \"") != 1 {
+			t.Errorf("ValidateTopicName(%q) = %q: want the topic quoted once, on one line", tc.topic, msg)
+		}
+	}
+}
+
+// The encoder refuses what ValidateTopicName refuses, with the same sentinel:
+// a control character in a PUBLISH topic never reaches a broker.
+func TestEncodersRefuseTopicsStrictBrokersRefuse(t *testing.T) {
+	for _, topic := range []string{"a\x01", "a\u0085", "a\ufdd0", strings.Repeat("/", 201)} {
+		want := codec.ValidateTopicName(topic)
+		for _, v := range []codec.Version{codec.V31, codec.V311, codec.V5} {
+			p := codec.Publish{Topic: topic, Payload: []byte("x"), QoS: 1, PacketID: 1}
+			if _, err := codec.AppendPublish(nil, v, &p); err == nil || !errors.Is(err, errors.Unwrap(want)) {
+				t.Errorf("AppendPublish(v%d, %q) = %v, want %v", v, topic, err, want)
+			}
+			if _, err := codec.PublishSize(v, &p); err == nil {
+				t.Errorf("PublishSize(v%d, %q) accepted it", v, topic)
+			}
+			c := codec.Connect{Version: v, ClientID: "c", Will: &codec.Will{Topic: topic, Payload: []byte("x")}}
+			if _, err := codec.AppendConnect(nil, &c); err == nil {
+				t.Errorf("AppendConnect(v%d) accepted will topic %q", v, topic)
+			}
+		}
 	}
 }
 
