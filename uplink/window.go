@@ -97,6 +97,9 @@ func RunWindow(ctx context.Context, cfg Config, q *queue.Queue) (Summary, error)
 		}
 		w.endTeardown()
 		cancel()
+		if err == nil {
+			err = allRefused(&sum)
+		}
 	}
 	sum.End = time.Now()
 	sum.DurationSeconds = sum.End.Sub(sum.Start).Seconds()
@@ -474,6 +477,8 @@ func (w *window) session(ctx context.Context, conn net.Conn, modemConn *modem.Co
 	w.sum.Sent = res.Sent
 	w.sum.Acked = res.Acked
 	w.sum.Skipped = res.Skipped
+	w.sum.Refused = res.Rejected
+	w.sum.Quarantined = res.Quarantined
 	w.sum.MQTTBytesOut = res.BytesOut
 	w.sum.MQTTBytesIn = res.BytesIn
 	if modemConn == nil {
