@@ -29,6 +29,9 @@ func (q *Queue) Check() error {
 			if err := t.meta.ForEach(func(k, v []byte) error { return nil }); err != nil {
 				return err
 			}
+			if err := checkQuarantine(t); err != nil {
+				return err
+			}
 			var errs []error
 			for err := range tx.Check() {
 				errs = append(errs, err)

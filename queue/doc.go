@@ -15,6 +15,17 @@
 // reused, not even after the queue drains or is compacted, so a consumer can de-duplicate on
 // client id + sequence.
 //
+// # Quarantine
+//
+// A record the consumer can never deliver (the uplink: the broker refused it) is moved by
+// [Queue.Quarantine] into a second bucket of the same file, with an opaque reason and the time,
+// in one fsync'd transaction. It keeps its sequence number and every field; it is no longer
+// read, counted in Depth and Bytes or bound by the limits, and stays until
+// [Queue.RetryQuarantined] puts it back under the same sequence number or
+// [Queue.DropQuarantined] deletes it. [Queue.Strike] marks a queued record the consumer
+// suspects without proof; Read reports the marks in [Record.Strikes] and they leave with the
+// record. Both buckets are created on first use, so older files need no migration.
+//
 // # Sharing the file between processes
 //
 // bbolt takes an exclusive lock on its file for as long as it is open, and the modem can take

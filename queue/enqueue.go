@@ -108,8 +108,12 @@ func (q *Queue) dropOldest(t *txn, depth, bytes *int64) (uint64, error) {
 		if err != nil {
 			return dropped, fmt.Errorf("%w: record %x: %w", ErrCorrupt, k, err)
 		}
+		key := append([]byte(nil), k...) // k dies with the cursor's deletion
 		if err := c.Delete(); err != nil {
-			return dropped, fmt.Errorf("drop record %x: %w", k, err)
+			return dropped, fmt.Errorf("drop record %x: %w", key, err)
+		}
+		if err := deleteStrike(t, key); err != nil {
+			return dropped, fmt.Errorf("drop strikes of record %x: %w", key, err)
 		}
 		*depth--
 		*bytes -= size

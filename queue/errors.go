@@ -72,4 +72,7 @@ var (
 	errRecordVersion = errors.New("unknown record layout version")
 	errRecordFlags   = errors.New("unknown record flags")
 	errRecordTopic   = errors.New("bad record topic length")
+
+	// Quarantine value decoding (quarantine.go); callers wrap it in ErrCorrupt.
+	errQuarantineReason = errors.New("bad quarantine reason length")
 )

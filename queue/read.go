@@ -104,6 +104,7 @@ func (b *readBatch) scan(t *txn, now time.Time) error {
 			return nil
 		}
 		b.after = seq
+		r.Strikes = strikesOf(t.tx, k)
 		b.out = append(b.out, r)
 		b.usedBytes += size
 		if len(b.out) == b.maxRecords {
@@ -168,6 +169,9 @@ func (q *Queue) deleteSeqs(t *txn, seqs []uint64) (uint64, error) {
 		}
 		if err := t.records.Delete(key[:]); err != nil {
 			return 0, fmt.Errorf("delete record %d: %w", seq, err)
+		}
+		if err := deleteStrike(t, key[:]); err != nil {
+			return 0, fmt.Errorf("delete strikes of record %d: %w", seq, err)
 		}
 		depth--
 		bytes -= size

@@ -15,6 +15,9 @@ type Record struct {
 	Retain     bool      // passed through to the consumer
 	EnqueuedAt time.Time // set by Enqueue when zero
 	ExpiresAt  time.Time // zero = never expires
+	// Strikes is how often a consumer marked the record suspect (Queue.Strike); set by Read,
+	// ignored by Enqueue.
+	Strikes int
 }
 
 // size is what counts against Options.MaxBytes and Stats.Bytes.

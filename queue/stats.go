@@ -18,6 +18,9 @@ type Stats struct {
 	Dropped  uint64    // records deleted by the DropOldest policy, ever
 	Expired  uint64    // records deleted unsent because they expired, ever
 	LastSeq  uint64    // the last sequence number assigned, ever
+	// Quarantined is the number of records in the quarantine (Queue.Quarantine): out of the
+	// queue and not counted in Depth or Bytes.
+	Quarantined int64
 }
 
 // Stats reads the queue's counters.
@@ -29,6 +32,7 @@ func (q *Queue) Stats() (Stats, error) {
 		s.Dropped = t.u64(keyDropped)
 		s.Expired = t.u64(keyExpired)
 		s.LastSeq = t.u64(keyLastSeq)
+		s.Quarantined = int64(t.u64(keyQuarantined))
 		c := t.records.Cursor()
 		if k, v := c.First(); k != nil {
 			at, err := enqueuedAtOf(v)

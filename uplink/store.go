@@ -1,6 +1,8 @@
 package uplink
 
 import (
+	"errors"
+
 	"github.com/nbiot-uploader/uploader/queue"
 	"github.com/nbiot-uploader/uploader/uplink/session"
 )
@@ -26,9 +28,28 @@ func (s queueStore) Read(after uint64, maxRecords, maxBytes int) ([]session.Reco
 			QoS:       r.QoS,
 			Retain:    r.Retain,
 			ExpiresAt: r.ExpiresAt,
+			Strikes:   r.Strikes,
 		}
 	}
 	return out, nil
 }
 
 func (s queueStore) Ack(seqs []uint64) error { return s.q.Ack(seqs) }
+
+// Quarantine moves a record the broker will never take into the queue
+// file's quarantine. A record already gone (dropped by a queue limit while
+// the window ran) needs no moving.
+func (s queueStore) Quarantine(seq uint64, reason string) error {
+	if err := s.q.Quarantine(seq, reason); err != nil && !errors.Is(err, queue.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// Strike marks a record suspect; a record already gone needs no mark.
+func (s queueStore) Strike(seq uint64) error {
+	if _, err := s.q.Strike(seq); err != nil && !errors.Is(err, queue.ErrNotFound) {
+		return err
+	}
+	return nil
+}

@@ -2,8 +2,12 @@ package uplink
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/nbiot-uploader/uploader/uplink/fault"
+	"github.com/nbiot-uploader/uploader/uplink/session"
 )
 
 // Summary describes one window. It is stored through the queue (as JSON)
@@ -22,6 +26,8 @@ type Summary struct {
 	Sent                int     `json:"sent"`
 	Acked               int     `json:"acked"`
 	Skipped             int     `json:"skipped,omitempty"`
+	Refused             int     `json:"refused,omitempty"`     // records the broker refused (MQTT 5 PUBACK/PUBREC reason >= 0x80)
+	Quarantined         int     `json:"quarantined,omitempty"` // records moved to the quarantine in this window
 	MQTTBytesOut        int64   `json:"mqtt_bytes_out"`
 	MQTTBytesIn         int64   `json:"mqtt_bytes_in"`
 	Chunks              int     `json:"chunks"`
@@ -63,8 +69,27 @@ func (s Summary) String() string {
 	}
 	line := fmt.Sprintf("window %s: %d of %d records acknowledged (%d sent), %d MQTT bytes in %d chunks, radio on %.1fs, CSQ %d, took %.1fs",
 		s.Outcome, s.Acked, s.Queued, s.Sent, s.MQTTBytesOut, s.Chunks, s.RadioOnSeconds, s.CSQ, s.DurationSeconds)
+	if s.Refused > 0 || s.Quarantined > 0 {
+		line += fmt.Sprintf(", %d refused by the broker, %d quarantined", s.Refused, s.Quarantined)
+	}
 	if s.Error != "" {
 		line += ": " + s.Error
 	}
 	return line
+}
+
+// ErrAllRefused is the error of a window whose session went well but
+// delivered nothing, because every record it tried was refused by the
+// broker or could not be sent to it (and so quarantined): such a window is
+// not "ok".
+var ErrAllRefused = errors.New("nothing delivered: the broker refused every record")
+
+// allRefused returns ErrAllRefused, naming the step, for a window that
+// acknowledged nothing while it refused or quarantined something.
+func allRefused(s *Summary) error {
+	if s.Acked > 0 || (s.Refused == 0 && s.Quarantined == 0) {
+		return nil
+	}
+	return &fault.StepError{Step: session.StepPublish,
+		Err: fault.WithClass(fault.Quarantine, fmt.Errorf("%w (%d refused, %d quarantined; see uploader quarantine list)", ErrAllRefused, s.Refused, s.Quarantined))}
 }

@@ -85,9 +85,14 @@ func (w *window) run(ctx context.Context) error {
 	wctx, cancel := context.WithTimeout(ctx, w.cfg.WindowTimeout)
 	defer cancel()
 	if w.cfg.Transport == TransportModem {
-		return w.runModem(wctx)
+		err = w.runModem(wctx)
+	} else {
+		err = w.runTCP(wctx)
 	}
-	return w.runTCP(wctx)
+	if err == nil {
+		err = allRefused(w.sum)
+	}
+	return err
 }
 
 // record stores the summary for `uploader status`, or, for a window that
@@ -252,6 +257,8 @@ func (w *window) session(ctx context.Context, conn net.Conn, held *Modem) error 
 	w.sum.Sent = res.Sent
 	w.sum.Acked = res.Acked
 	w.sum.Skipped = res.Skipped
+	w.sum.Refused = res.Rejected
+	w.sum.Quarantined = res.Quarantined
 	w.sum.MQTTBytesOut = res.BytesOut
 	w.sum.MQTTBytesIn = res.BytesIn
 	if held == nil {

@@ -99,6 +99,7 @@ func newApp(e *env) *cli.App {
 			flushCommand(e),
 			runCommand(e),
 			statusCommand(e),
+			quarantineCommand(e),
 			modemCommand(e),
 			simulateCommand(e),
 			demoCommand(e),

@@ -32,6 +32,7 @@ type statusReport struct {
 	Newest           *time.Time      `json:"newest,omitempty"`
 	Dropped          uint64          `json:"dropped"`
 	Expired          uint64          `json:"expired"`
+	Quarantined      int64           `json:"quarantined"`
 	LastSeq          uint64          `json:"last_seq"`
 	LastWindow       *uplink.Summary `json:"last_window"`
 	NextWindow       *time.Time      `json:"next_window,omitempty"`
@@ -69,7 +70,7 @@ func runStatus(c *cli.Context, e *env) error {
 	}
 	now := time.Now()
 	r := statusReport{DB: q.Path(), Depth: st.Depth, Bytes: st.Bytes, FileSize: st.FileSize,
-		Dropped: st.Dropped, Expired: st.Expired, LastSeq: st.LastSeq, LastWindow: last}
+		Dropped: st.Dropped, Expired: st.Expired, Quarantined: st.Quarantined, LastSeq: st.LastSeq, LastWindow: last}
 	if !st.Oldest.IsZero() {
 		age := now.Sub(st.Oldest).Seconds()
 		r.OldestAgeSeconds = &age
@@ -103,6 +104,7 @@ func printStatus(w io.Writer, r statusReport, now time.Time) {
 	}
 	fmt.Fprintf(w, "dropped:        %d (queue limits)\n", r.Dropped)
 	fmt.Fprintf(w, "expired:        %d (TTL)\n", r.Expired)
+	fmt.Fprintf(w, "quarantined:    %d (refused by the broker; uploader quarantine list)\n", r.Quarantined)
 	if r.LastWindow == nil {
 		fmt.Fprintf(w, "last window:    none yet\n")
 	} else {

@@ -35,6 +35,12 @@ type Options struct {
 
 	// TLS, when set, makes the listener speak TLS.
 	TLS *tls.Config
+
+	// DenyPublish lists topic filters no client may publish to, like an
+	// ACL: an MQTT 5 QoS 1/2 PUBLISH to them is answered with reason 0x87
+	// (not authorized), a QoS 0 one is dropped, and an MQTT 3.1.1 client is
+	// disconnected (mochi's behaviour).
+	DenyPublish []string
 }
 
 // Message is one PUBLISH the broker routed to its recording subscriber.
@@ -74,11 +80,24 @@ func Start(opts Options) (*Broker, error) {
 	}
 	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: log, Capabilities: caps})
 	var err error
-	if opts.Username != "" {
-		err = srv.AddHook(new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{
-			Auth: auth.AuthRules{{Username: auth.RString(opts.Username), Password: auth.RString(opts.Password), Allow: true}},
-		}})
-	} else {
+	switch {
+	case opts.Username != "" || len(opts.DenyPublish) > 0:
+		rule := auth.AuthRule{Allow: true}
+		if opts.Username != "" {
+			rule.Username, rule.Password = auth.RString(opts.Username), auth.RString(opts.Password)
+		}
+		ledger := &auth.Ledger{Auth: auth.AuthRules{rule}}
+		if len(opts.DenyPublish) > 0 {
+			// A filter that grants only reading denies writing; every other
+			// topic stays open (mochi's ledger allows what no rule matches).
+			filters := auth.Filters{}
+			for _, f := range opts.DenyPublish {
+				filters[auth.RString(f)] = auth.ReadOnly
+			}
+			ledger.ACL = auth.ACLRules{{Filters: filters}}
+		}
+		err = srv.AddHook(new(auth.Hook), &auth.Options{Ledger: ledger})
+	default:
 		err = srv.AddHook(new(auth.AllowHook), nil)
 	}
 	if err != nil {

@@ -16,6 +16,10 @@ type Record struct {
 	QoS       byte
 	Retain    bool
 	ExpiresAt time.Time // zero = no expiry
+	// Strikes counts the sessions that suspected this record of making the
+	// broker close the connection (Store.Strike); a struck record is sent
+	// in isolation (see the package documentation).
+	Strikes int
 }
 
 // Store is the consumer-side view of the queue. Implementations open the
@@ -25,6 +29,15 @@ type Store interface {
 	Read(after uint64, maxRecords, maxBytes int) ([]Record, error)
 	// Ack deletes records by sequence number.
 	Ack(seqs []uint64) error
+	// Quarantine durably moves a record the broker will never take out of
+	// the queue, keeping it with reason (one line, no secrets) for an
+	// operator. It is called as soon as the refusal is known. A record
+	// that is no longer queued is not an error.
+	Quarantine(seq uint64, reason string) error
+	// Strike durably marks a queued record as suspect, so the next
+	// session sends it in isolation. A record that is no longer queued is
+	// not an error.
+	Strike(seq uint64) error
 }
 
 // Defaults for the zero values of Config.
@@ -105,9 +118,11 @@ type Progress struct {
 type Result struct {
 	Sent          int   // PUBLISH packets written
 	Acked         int   // records deleted from the queue
-	Skipped       int   // records too large for the broker or not encodable, left queued
+	Skipped       int   // records too large for the broker or not encodable: not sent, quarantined
 	Expired       int   // records past their ExpiresAt, not sent, left queued
-	Rejected      int   // records the broker refused in an MQTT 5 PUBACK/PUBREC, left queued
+	Rejected      int   // records the broker refused in an MQTT 5 PUBACK/PUBREC/PUBCOMP (reason >= 0x80)
+	Quarantined   int   // records moved to the quarantine (skipped, refused, or proven to make the broker disconnect)
+	Struck        int   // records marked suspect (Store.Strike) after a broker DISCONNECT over a malformed packet
 	Downgraded    int   // records sent with a lower QoS than queued (broker Maximum QoS)
 	RetainCleared int   // records sent without their retain flag (broker has no retain)
 	BytesOut      int64 // MQTT bytes written

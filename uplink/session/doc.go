@@ -17,7 +17,7 @@
 //
 // The session honours every limit the broker announces in its MQTT 5 CONNACK:
 // Receive Maximum (in-flight window), Topic Alias Maximum, Maximum Packet Size
-// (a larger record is skipped and left queued), Maximum QoS (records are sent
+// (a larger record is not sent but quarantined), Maximum QoS (records are sent
 // at the lower QoS and counted in [Result.Downgraded]), Retain Available and
 // Server Keep Alive (it replaces [Config.KeepAlive] for the PINGREQ timing).
 //
@@ -27,6 +27,39 @@
 // retained, small packets, and with MQTT 5 at most one QoS 1 packet, because a
 // Receive Maximum of 1 is legal. A refused login therefore wastes at most one
 // chunk and deletes nothing.
+//
+// # Poison records
+//
+// A record the broker will never take must not block the records behind it
+// nor be deleted as if delivered, so it goes to the quarantine
+// ([Store.Quarantine]) the moment that is known, with the reason:
+//
+//   - refused in an MQTT 5 PUBACK or PUBREC (reason >= 0x80, e.g. 0x87 Not
+//     authorized from an ACL), counted in [Result.Rejected] too; except 0x97
+//     Quota exceeded, a refusal for now, which leaves the record queued. A
+//     PUBCOMP can only say 0x92 (the broker lost the exchange after its
+//     PUBREC accepted the message), which is no fault of the record: it
+//     stays queued;
+//   - larger than the broker's Maximum Packet Size, or not encodable at all
+//     (say a topic the codec rejects), counted in [Result.Skipped] too.
+//
+// A broker may instead end the connection: MQTT 5 DISCONNECT 0x81 Malformed
+// Packet, 0x82 Protocol Error, 0x90 Topic Name Invalid, 0x95 Packet Too
+// Large or 0x99 Payload Format Invalid. The broker reads packets in order,
+// so the culprit is the oldest record it has not acknowledged, but a QoS 0
+// record ahead of it was taken without a word and looks the same. So the
+// session does not quarantine on that evidence: it strikes ([Store.Strike])
+// the oldest record written and not yet proven, a durable mark. The next
+// session sends a struck record in isolation: it first obtains proof for
+// everything written before it, then writes it and waits for its own proof
+// (a PINGRESP for QoS 0) before it sends anything else. Proven, it is
+// deleted like any other; if the broker disconnects with such a reason
+// while it is the one record unproven, the evidence is conclusive and it is
+// quarantined. An innocent record costs one round trip in one later window;
+// a poison record is quarantined in its second or third window, and the
+// records behind it go on. A connection that merely drops (no DISCONNECT,
+// or another reason: server busy, shutting down, keep-alive) blames no
+// record, and MQTT 3.1.1 has no server DISCONNECT, so it never does.
 //
 // # What it must not depend on
 //

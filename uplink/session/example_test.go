@@ -35,6 +35,12 @@ func (s *sliceStore) Ack(seqs []uint64) error {
 	return nil
 }
 
+// Quarantine drops the record here; a real store keeps it for an operator.
+func (s *sliceStore) Quarantine(seq uint64, reason string) error { return s.Ack([]uint64{seq}) }
+
+// Strike is a no-op here; a real store keeps the mark durably.
+func (s *sliceStore) Strike(seq uint64) error { return nil }
+
 // Drain three queued readings into an MQTT 5 broker over one connection.
 func ExampleRun() {
 	// A broker on 127.0.0.1 stands in for the real one.

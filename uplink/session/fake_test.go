@@ -61,6 +61,13 @@ type strictBroker struct {
 	dropAcks     bool          // never acknowledge a PUBLISH
 	afterConnack []byte        // written right behind CONNACK
 	spamEvery    time.Duration // push a QoS 1 PUBLISH to the client this often
+	// A PUBLISH to failTopic ends the connection: with a DISCONNECT
+	// carrying failReason when that is not 0, else by closing it. A
+	// PUBLISH to refuseTopic is answered with refuseReason.
+	failTopic    string
+	failReason   byte
+	refuseTopic  string
+	refuseReason byte
 
 	mu             sync.Mutex
 	got            []received
@@ -197,7 +204,9 @@ func (b *strictBroker) serve(ln net.Listener) {
 		}
 		switch p := cp.Content.(type) {
 		case *packets.Publish:
-			b.onPublish(p, preConnack, aliases, qos2, out)
+			if !b.onPublish(p, preConnack, aliases, qos2, out) {
+				return
+			}
 		case *packets.Pubrel:
 			if !qos2[p.PacketID] {
 				b.violate("PUBREL for unknown packet id %d", p.PacketID)
@@ -263,7 +272,8 @@ func (b *strictBroker) release() {
 	b.mu.Unlock()
 }
 
-func (b *strictBroker) onPublish(p *packets.Publish, preConnack bool, aliases map[uint16]string, qos2 map[uint16]bool, out chan<- outPacket) {
+// onPublish handles one PUBLISH; false ends the connection.
+func (b *strictBroker) onPublish(p *packets.Publish, preConnack bool, aliases map[uint16]string, qos2 map[uint16]bool, out chan<- outPacket) bool {
 	c := b.connack
 	if c.HasMaximumQoS && p.QoS > c.MaximumQoS {
 		b.violate("PUBLISH QoS %d above Maximum QoS %d", p.QoS, c.MaximumQoS)
@@ -291,6 +301,22 @@ func (b *strictBroker) onPublish(p *packets.Publish, preConnack bool, aliases ma
 	} else if topic == "" {
 		b.violate("PUBLISH with neither topic nor alias")
 	}
+	if b.failTopic != "" && topic == b.failTopic {
+		if b.failReason != 0 {
+			d, _ := codec.AppendDisconnect(nil, codec.V5, &codec.Disconnect{ReasonCode: b.failReason})
+			out <- outPacket{b: d}
+		}
+		return false
+	}
+	if b.refuseTopic != "" && topic == b.refuseTopic && p.QoS > 0 {
+		t := codec.TypePuback
+		if p.QoS == 2 {
+			t = codec.TypePubrec
+		}
+		ack, _ := codec.AppendAck(nil, codec.V5, t, p.PacketID, b.refuseReason)
+		out <- outPacket{b: ack, delay: b.ackDelay}
+		return true
+	}
 	r := received{Topic: topic, Payload: slices.Clone(p.Payload), QoS: p.QoS}
 	for _, u := range p.Properties.User {
 		if u.Key == "seq" {
@@ -316,7 +342,7 @@ func (b *strictBroker) onPublish(p *packets.Publish, preConnack bool, aliases ma
 		b.violate("%d QoS>0 PUBLISH in flight, Receive Maximum %d", inflight, c.ReceiveMaximum)
 	}
 	if b.dropAcks {
-		return
+		return true
 	}
 	switch p.QoS {
 	case 1:
@@ -327,6 +353,7 @@ func (b *strictBroker) onPublish(p *packets.Publish, preConnack bool, aliases ma
 		ack, _ := codec.AppendAck(nil, codec.V5, codec.TypePubrec, p.PacketID, 0)
 		out <- outPacket{b: ack, delay: b.ackDelay}
 	}
+	return true
 }
 
 // wait blocks until the broker has finished with its connection.

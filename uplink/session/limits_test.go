@@ -73,8 +73,13 @@ func TestRunRespectsBrokerLimits(t *testing.T) {
 	}
 	got := broker.received()
 	checkDelivered(t, codec.V5, got, want, 1)
-	if got, want := store.remaining(), []uint64{21, 31}; !slices.Equal(got, want) {
-		t.Errorf("records left queued = %v, want the too-large and the expired one %v", got, want)
+	if got, want := store.remaining(), []uint64{31}; !slices.Equal(got, want) {
+		t.Errorf("records left queued = %v, want the expired one %v", got, want)
+	}
+	if got, want := store.quarantinedSeqs(), []uint64{21}; !slices.Equal(got, want) {
+		t.Errorf("records quarantined = %v, want the one larger than Maximum Packet Size %v", got, want)
+	} else if r := store.reason(21); !strings.Contains(r, "Maximum Packet Size") || !strings.Contains(r, "broker maximum 200") {
+		t.Errorf("quarantine reason %q does not say the record is larger than the broker's maximum", r)
 	}
 	for _, r := range got {
 		if r.Seq == "41" && (r.Expiry < 3599 || r.Expiry > 3600) {
@@ -84,8 +89,8 @@ func TestRunRespectsBrokerLimits(t *testing.T) {
 			t.Errorf("seq %s carries a message expiry %d though it has no TTL", r.Seq, r.Expiry)
 		}
 	}
-	wantRes := session.Result{Sent: 78, Acked: 78, Skipped: 1, Expired: 1, Downgraded: 8, RetainCleared: 1}
-	if res.Sent != wantRes.Sent || res.Acked != wantRes.Acked || res.Skipped != wantRes.Skipped ||
+	wantRes := session.Result{Sent: 78, Acked: 78, Skipped: 1, Quarantined: 1, Expired: 1, Downgraded: 8, RetainCleared: 1}
+	if res.Sent != wantRes.Sent || res.Acked != wantRes.Acked || res.Skipped != wantRes.Skipped || res.Quarantined != wantRes.Quarantined ||
 		res.Expired != wantRes.Expired || res.Downgraded != wantRes.Downgraded || res.RetainCleared != wantRes.RetainCleared {
 		t.Errorf("Result = %+v, want counts %+v", res, wantRes)
 	}

@@ -125,8 +125,7 @@ func (s *session) publish(rec Record) error {
 	s.taken++
 	p, err := s.buildPublish(rec)
 	if err != nil {
-		s.skip(rec, "record cannot be encoded", err)
-		return nil
+		return s.skip(rec, "record cannot be encoded", err)
 	}
 	if p == nil {
 		s.res.Expired++
@@ -135,20 +134,17 @@ func (s *session) publish(rec Record) error {
 	}
 	size, err := codec.PublishSize(s.v, p)
 	if err != nil {
-		s.skip(rec, "record cannot be encoded", err)
-		return nil
+		return s.skip(rec, "record cannot be encoded", err)
 	}
 	if s.maxPacket > 0 && size > s.maxPacket {
-		s.skip(rec, "record larger than the broker's maximum packet size",
+		return s.skip(rec, "record larger than the broker's Maximum Packet Size",
 			fmt.Errorf("PUBLISH of %d bytes, broker maximum %d: %w", size, s.maxPacket, codec.ErrPacketTooLarge))
-		return nil
 	}
 	n0 := len(s.out)
 	out, err := codec.AppendPublish(s.out, s.v, p)
 	if err != nil {
 		s.out = s.out[:n0]
-		s.skip(rec, "record cannot be encoded", err)
-		return nil
+		return s.skip(rec, "record cannot be encoded", err)
 	}
 	s.out = out
 	s.expectReply = true
@@ -177,9 +173,4 @@ func (s *session) publish(rec Record) error {
 	}
 	s.res.Sent++
 	return s.flushFull()
-}
-
-func (s *session) skip(rec Record, why string, err error) {
-	s.res.Skipped++
-	s.log.Warn(why+"; left queued", "seq", rec.Seq, "topic", rec.Topic, "payload_bytes", len(rec.Payload), "err", err)
 }

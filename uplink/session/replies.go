@@ -117,7 +117,11 @@ func (s *session) handle(ev event, ok bool) error {
 	case codec.TypePingresp:
 		return s.onPingresp()
 	case codec.TypeDisconnect:
-		return disconnectError(s.v, &ev.disconnect)
+		derr := disconnectError(s.v, &ev.disconnect)
+		if err := s.blame(&ev.disconnect); err != nil {
+			return fmt.Errorf("%w (and then: %w)", derr, err)
+		}
+		return derr
 	case codec.TypePublish:
 		return s.onInboundPublish(ev)
 	case codec.TypePubrel:
@@ -185,8 +189,7 @@ func (s *session) onPuback(ev event) error {
 	}
 	delete(s.inflight, ev.id)
 	if ev.reason >= 0x80 {
-		s.reject(f, codec.TypePuback, ev)
-		return nil
+		return s.reject(f, codec.TypePuback, ev)
 	}
 	return s.ackSeq(f.seq)
 }
@@ -198,8 +201,7 @@ func (s *session) onPubrec(ev event) error {
 	}
 	if ev.reason >= 0x80 {
 		delete(s.inflight, ev.id)
-		s.reject(f, codec.TypePubrec, ev)
-		return nil
+		return s.reject(f, codec.TypePubrec, ev)
 	}
 	f.released = true
 	return s.queueAck(codec.TypePubrel, ev.id)
@@ -212,17 +214,16 @@ func (s *session) onPubcomp(ev event) error {
 	}
 	delete(s.inflight, ev.id)
 	if ev.reason >= 0x80 {
-		s.reject(f, codec.TypePubcomp, ev)
+		// Only 0x92 (Packet identifier not found) is defined here: the
+		// broker accepted the message with its PUBREC and then lost track
+		// of the exchange. That is no fault of the record, so it is not
+		// quarantined; it stays queued and is sent again.
+		s.res.Rejected++
+		s.warn.log(s.log, "pubcomp", "broker lost a QoS 2 exchange after accepting the record; left queued", "seq", f.seq,
+			"reason", codec.ReasonCodeText(ev.reason), "reason_string", ev.reasonString)
 		return nil
 	}
 	return s.ackSeq(f.seq)
-}
-
-// reject counts a record the broker refused; it stays queued.
-func (s *session) reject(f *flight, t codec.PacketType, ev event) {
-	s.res.Rejected++
-	s.warn.log(s.log, "reject", "broker refused a record; left queued", "seq", f.seq, "packet", t.String(),
-		"reason", codec.ReasonCodeText(ev.reason), "reason_string", ev.reasonString)
 }
 
 func (s *session) onPingresp() error {

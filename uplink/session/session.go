@@ -52,6 +52,9 @@ type session struct {
 
 	inboundQoS2 map[uint16]bool // broker PUBLISH ids answered with PUBREC, awaiting PUBREL
 
+	// isolated is the struck record being sent alone; 0 when none.
+	isolated uint64
+
 	pending  []Record // read from the store, not yet taken
 	lastRead uint64
 	drained  bool
@@ -122,6 +125,7 @@ func Run(ctx context.Context, conn net.Conn, store Store, cfg Config) (Result, e
 	s.res.BytesIn = s.rd.bytesIn.Load()
 	s.log.Info("mqtt session ended", "sent", s.res.Sent, "acked", s.res.Acked,
 		"skipped", s.res.Skipped, "expired", s.res.Expired, "rejected", s.res.Rejected,
+		"quarantined", s.res.Quarantined, "struck", s.res.Struck,
 		"bytes_out", s.res.BytesOut, "bytes_in", s.res.BytesIn, "writes", s.res.Writes, "err", err)
 	return s.res, err
 }
@@ -216,7 +220,7 @@ func (s *session) pipeline() error {
 		if err != nil || !ok {
 			return err
 		}
-		if rec.QoS > 1 || rec.Retain || (rec.QoS == 1 && len(s.inflight) >= s.inflightMax) {
+		if rec.QoS > 1 || rec.Retain || rec.Strikes > 0 || (rec.QoS == 1 && len(s.inflight) >= s.inflightMax) {
 			return nil
 		}
 		p, err := s.buildPublish(rec)
@@ -254,6 +258,12 @@ func (s *session) stream() error {
 		}
 		if !ok {
 			return nil
+		}
+		if rec.Strikes > 0 {
+			if err := s.isolate(rec); err != nil {
+				return err
+			}
+			continue
 		}
 		if s.effectiveQoS(rec.QoS) > 0 && len(s.inflight) >= s.inflightMax {
 			// Resume only once half the window is free, so each write

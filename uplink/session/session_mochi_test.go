@@ -247,7 +247,8 @@ func TestRunEmptyQueue(t *testing.T) {
 }
 
 // Ensure records an MQTT 5 broker refuses in its PUBACK or PUBREC are
-// counted, logged and left queued, while the others are delivered.
+// counted and quarantined with the broker's reason, while the others
+// (also those behind them) are delivered.
 func TestRunBrokerRejectsRecords(t *testing.T) {
 	for _, qos := range []byte{1, 2} {
 		t.Run("qos"+strconv.Itoa(int(qos)), func(t *testing.T) {
@@ -277,11 +278,19 @@ func TestRunBrokerRejectsRecords(t *testing.T) {
 				}
 			}
 			checkDelivered(t, codec.V5, broker.hook.received(), delivered, 2)
-			if res.Rejected != len(refused) || res.Acked != len(delivered) {
-				t.Errorf("Rejected=%d Acked=%d, want %d and %d", res.Rejected, res.Acked, len(refused), len(delivered))
+			if res.Rejected != len(refused) || res.Quarantined != len(refused) || res.Acked != len(delivered) {
+				t.Errorf("Rejected=%d Quarantined=%d Acked=%d, want %d, %d and %d", res.Rejected, res.Quarantined, res.Acked,
+					len(refused), len(refused), len(delivered))
 			}
-			if got := store.remaining(); !slices.Equal(got, refused) {
-				t.Errorf("left queued %v, want the refused records %v", got, refused)
+			if got := store.remaining(); len(got) != 0 {
+				t.Errorf("left queued %v, want nothing", got)
+			}
+			if got := store.quarantinedSeqs(); !slices.Equal(got, refused) {
+				t.Errorf("quarantined %v, want the refused records %v", got, refused)
+			}
+			want := "reason 0x87 (not authorized)"
+			if r := store.reason(refused[0]); !strings.Contains(r, want) {
+				t.Errorf("quarantine reason %q, want it to name %q", r, want)
 			}
 		})
 	}

@@ -20,10 +20,64 @@ type memStore struct {
 	unknown  []uint64 // acked seqs that were not (or no longer) stored
 	readErr  error
 	ackErr   error
+	// quarantined maps a quarantined seq to its reason; struck counts
+	// Strike calls per seq (Read reports them in Record.Strikes).
+	quarantined map[uint64]string
+	struck      map[uint64]int
+	quarErr     error
 }
 
 func newMemStore(recs []session.Record) *memStore {
-	return &memStore{recs: slices.Clone(recs)}
+	return &memStore{recs: slices.Clone(recs), quarantined: map[uint64]string{}, struck: map[uint64]int{}}
+}
+
+func (m *memStore) Quarantine(seq uint64, reason string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.quarErr != nil {
+		return m.quarErr
+	}
+	i := slices.IndexFunc(m.recs, func(r session.Record) bool { return r.Seq == seq })
+	if i < 0 {
+		return nil
+	}
+	m.recs = slices.Delete(m.recs, i, i+1)
+	m.quarantined[seq] = reason
+	delete(m.struck, seq)
+	return nil
+}
+
+func (m *memStore) Strike(seq uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if slices.ContainsFunc(m.recs, func(r session.Record) bool { return r.Seq == seq }) {
+		m.struck[seq]++
+	}
+	return nil
+}
+
+// quarantinedSeqs returns the quarantined sequence numbers, ascending.
+func (m *memStore) quarantinedSeqs() []uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []uint64
+	for seq := range m.quarantined {
+		out = append(out, seq)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (m *memStore) reason(seq uint64) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.quarantined[seq]
+}
+
+func (m *memStore) strikes(seq uint64) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.struck[seq]
 }
 
 func (m *memStore) Read(after uint64, maxRecords, maxBytes int) ([]session.Record, error) {
@@ -42,6 +96,7 @@ func (m *memStore) Read(after uint64, maxRecords, maxBytes int) ([]session.Recor
 		if len(out) == maxRecords || (len(out) > 0 && bytes+len(r.Payload) > maxBytes) {
 			break
 		}
+		r.Strikes = m.struck[r.Seq]
 		out = append(out, r)
 		bytes += len(r.Payload) + len(r.Topic)
 	}
@@ -63,6 +118,7 @@ func (m *memStore) Ack(seqs []uint64) error {
 		}
 		m.recs = slices.Delete(m.recs, i, i+1)
 		m.deleted = append(m.deleted, seq)
+		delete(m.struck, seq)
 	}
 	return nil
 }
