@@ -154,9 +154,9 @@ func TestReadSkipsLongExpiredRun(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	tests := []struct {
-		name        string
-		opts        Options
-		batches     [][]Record
+		name         string
+		opts         Options
+		batches      [][]Record
 		wantErr      error // of the last batch
 		wantSeqs     []uint64
 		wantDropped  uint64
