@@ -262,7 +262,13 @@ func validateBroker(broker string, transport Transport) error {
 	}
 	host, port, err := net.SplitHostPort(broker)
 	if err != nil {
-		return fmt.Errorf("--broker %q: want host:port (%v)", broker, err)
+		// net's error repeats the address unquoted, line breaks and all.
+		reason := "unparsable"
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			reason = ae.Err
+		}
+		return fmt.Errorf("--broker %q: want host:port (%s)", broker, reason)
 	}
 	if host == "" {
 		return fmt.Errorf("--broker %q has no host", broker)

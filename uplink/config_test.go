@@ -3,6 +3,7 @@ package uplink_test
 import (
 	"crypto/x509"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -127,4 +128,63 @@ func TestValidateFindsConfigErrorsBeforeTheRadioGoesOn(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzValidateATStrings: whatever the APN strings and the broker address,
+// Validate does not panic, and what it accepts for the modem can be put on
+// an AT command line: printable ASCII without a double quote, within the
+// module's lengths, and a broker that splits into a host and a port.
+func FuzzValidateATStrings(f *testing.F) {
+	f.Add("iot", "user", "pw", "mqtt.example.org:1883", `"NB-IOT",20`)
+	f.Add("", "", "", "[::1]:1883", "")
+	f.Add(`a"b`, "u\r\n", "p\x00", "h x:1", "\x1b")
+	f.Add("iöt", "", "", "mqtt..x:1883", "")
+	f.Fuzz(func(t *testing.T, apn, user, password, broker, bands string) {
+		// A marker no other field's rendering can produce unless it holds
+		// it, so a leak of the password into an error shows.
+		const marker = "S3CR3T"
+		password = marker + password
+		cfg := validConfig()
+		cfg.APN, cfg.APNUser, cfg.APNPassword, cfg.Broker = apn, user, password, broker
+		cfg.NetworkMode.Bands = bands
+		err := cfg.Validate()
+		if err != nil {
+			if !errors.Is(err, uplink.ErrInvalidConfig) {
+				t.Fatalf("Validate() = %v, not an ErrInvalidConfig", err)
+			}
+			if strings.ContainsAny(err.Error(), "\r\n") {
+				t.Fatalf("Validate() = %q is more than one line", err)
+			}
+			if strings.Contains(err.Error(), marker) && !strings.Contains(apn+user+broker+bands, marker) {
+				t.Fatalf("Validate() = %q shows the APN password", err)
+			}
+			return
+		}
+		quotable := func(s string, maxLen int) bool {
+			if len(s) > maxLen {
+				return false
+			}
+			for i := 0; i < len(s); i++ {
+				if c := s[i]; c == '"' || c < 0x20 || c > 0x7e {
+					return false
+				}
+			}
+			return true
+		}
+		for _, s := range []string{apn, user, password} {
+			if !quotable(s, 50) {
+				t.Fatalf("Validate() accepted %q for AT+CSTT", s)
+			}
+		}
+		if apn == "" && (user != "" || password != "") {
+			t.Fatalf("Validate() accepted APN credentials without an APN")
+		}
+		if !quotable(strings.ReplaceAll(bands, `"`, ""), len(bands)) {
+			t.Fatalf("Validate() accepted bands %q", bands)
+		}
+		host, _, err := net.SplitHostPort(broker)
+		if err != nil || host == "" || !quotable(host, 255) {
+			t.Fatalf("Validate() accepted broker %q (host %q, %v)", broker, host, err)
+		}
+	})
 }
