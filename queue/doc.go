@@ -49,7 +49,11 @@
 // A damaged file is reported as [ErrCorrupt]; the package never repairs it on its own.
 // Read needs write access (it deletes expired records); Stats and WindowSummary also work on a
 // read-only file system. If the file is deleted while a [Queue] is in use, the next call
-// creates a new, empty one and sequence numbers start again at 1 (logged as a warning).
+// creates a new, empty one and sequence numbers start again at 1 (logged as a warning) — unless
+// it was opened with [Options.NoCreate]: then a missing file is [ErrNoQueue] ("no queue at PATH")
+// and nothing is created, neither the file, its directory nor the lock files beside it.
+// A batch refused with [ErrFull] stores nothing but the count of its records
+// ([Stats.Rejected]), committed in the transaction that found the queue full.
 // Expired records are only removed by Read, so under RejectNew they still count against the
 // limits until the next window.
 package queue

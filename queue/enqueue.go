@@ -10,8 +10,11 @@ import (
 //
 // A zero EnqueuedAt is set to the current time. At a limit, DropOldest deletes the oldest
 // records (which may include early records of this very batch when the batch alone exceeds the
-// limit) and counts them in Stats.Dropped; RejectNew stores nothing and returns ErrFull. A single
-// record larger than MaxBytes can never fit and gets ErrFull under either policy.
+// limit) and counts them in Stats.Dropped; RejectNew stores none of the batch and returns
+// ErrFull. A single record larger than MaxBytes can never fit and gets ErrFull under either
+// policy. Every record of a batch refused with ErrFull is counted in Stats.Rejected: that count
+// is committed (and fsync'd) in the same transaction that found the queue full, in place of the
+// records, so a refusal costs what an accepted batch costs and is never lost to a power cut.
 func (q *Queue) Enqueue(recs ...Record) ([]uint64, error) {
 	if err := q.checkOpen(); err != nil {
 		return nil, err
@@ -21,13 +24,15 @@ func (q *Queue) Enqueue(recs ...Record) ([]uint64, error) {
 	}
 	var batchBytes int64
 	arenaLen := 0
+	// oversize and refused are the ErrFull of this batch; the transaction then only counts it.
+	var oversize, refused error
 	for i := range recs {
 		if err := recs[i].validate(); err != nil {
 			return nil, fmt.Errorf("enqueue to %s: record %d: %w", q.path, i, err)
 		}
 		size := recs[i].size()
-		if q.opts.MaxBytes > 0 && size > q.opts.MaxBytes {
-			return nil, fmt.Errorf("enqueue to %s: record %d: %w: %d bytes, MaxBytes is %d", q.path, i, ErrFull, size, q.opts.MaxBytes)
+		if q.opts.MaxBytes > 0 && size > q.opts.MaxBytes && oversize == nil {
+			oversize = fmt.Errorf("record %d: %w: %d bytes, MaxBytes is %d", i, ErrFull, size, q.opts.MaxBytes)
 		}
 		batchBytes += size
 		arenaLen += int(size) + recordHeaderLen + 8 + binary.MaxVarintLen64 + 8 // value + key
@@ -38,13 +43,16 @@ func (q *Queue) Enqueue(recs ...Record) ([]uint64, error) {
 	var dropped uint64
 	err := q.update(func(t *txn) error {
 		last, depth, bytes := t.u64(keyLastSeq), int64(t.u64(keyDepth)), int64(t.u64(keyBytes))
-		if q.opts.Policy == RejectNew {
+		refused = oversize
+		if refused == nil && q.opts.Policy == RejectNew {
 			if q.opts.MaxRecords > 0 && depth+int64(len(recs)) > q.opts.MaxRecords {
-				return fmt.Errorf("%w: %d records stored, %d more would pass MaxRecords %d", ErrFull, depth, len(recs), q.opts.MaxRecords)
+				refused = fmt.Errorf("%w: %d records stored, %d more would pass MaxRecords %d", ErrFull, depth, len(recs), q.opts.MaxRecords)
+			} else if q.opts.MaxBytes > 0 && bytes+batchBytes > q.opts.MaxBytes {
+				refused = fmt.Errorf("%w: %d bytes stored, %d more would pass MaxBytes %d", ErrFull, bytes, batchBytes, q.opts.MaxBytes)
 			}
-			if q.opts.MaxBytes > 0 && bytes+batchBytes > q.opts.MaxBytes {
-				return fmt.Errorf("%w: %d bytes stored, %d more would pass MaxBytes %d", ErrFull, bytes, batchBytes, q.opts.MaxBytes)
-			}
+		}
+		if refused != nil {
+			return t.putU64(keyRejected, t.u64(keyRejected)+uint64(len(recs)))
 		}
 		// bbolt keeps references to keys and values until commit, so nothing may be reused:
 		// they are carved from one append-only arena, sized up front to allocate once.
@@ -82,7 +90,13 @@ func (q *Queue) Enqueue(recs ...Record) ([]uint64, error) {
 			string(keyDropped): t.u64(keyDropped) + dropped,
 		})
 	})
-	if err != nil {
+	switch {
+	case refused != nil && err != nil:
+		// Still ErrFull to the caller: the batch was refused either way.
+		return nil, fmt.Errorf("enqueue to %s: %w (and counting the refusal failed: %w)", q.path, refused, err)
+	case refused != nil:
+		return nil, fmt.Errorf("enqueue to %s: %w", q.path, refused)
+	case err != nil:
 		return nil, fmt.Errorf("enqueue to %s: %w", q.path, err)
 	}
 	if dropped > 0 {

@@ -30,6 +30,10 @@ var (
 	ErrCorrupt = errors.New("queue file is corrupt")
 )
 
+// ErrNoQueue is returned, wrapped with the path ("no queue at PATH"), by Open and every later
+// call of a queue opened with Options.NoCreate when the file does not exist.
+var ErrNoQueue = errors.New("no queue")
+
 // ErrClosed is returned by every method called after Close.
 var ErrClosed = errors.New("queue is closed")
 

@@ -11,7 +11,8 @@ type Policy int
 const (
 	// DropOldest makes room by deleting the oldest records (counted in Stats.Dropped).
 	DropOldest Policy = iota
-	// RejectNew makes Enqueue fail with ErrFull and store nothing.
+	// RejectNew makes Enqueue fail with ErrFull and store nothing but the count of the records
+	// it refused (Stats.Rejected).
 	RejectNew
 )
 
@@ -56,6 +57,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for enqueue times and expiry; nil means time.Now.
 	Now func() time.Time
+	// NoCreate makes Open, and every later call, fail with ErrNoQueue when the file does not
+	// exist, instead of creating it and its directory: for readers such as a status command,
+	// where a mistyped path must be an error and leave nothing behind. It does not make the
+	// handle read-only (Read still deletes expired records).
+	NoCreate bool
 }
 
 func (o *Options) withDefaults() Options {

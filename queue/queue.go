@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -24,7 +25,9 @@ type Queue struct {
 }
 
 // Open checks (creating if absent, with parent dir) the queue file at path and its format version,
-// then releases it: the returned *Queue does NOT hold the bbolt file open between calls.
+// then releases it: the returned *Queue does NOT hold the bbolt file open between calls. With
+// Options.NoCreate a missing file is an ErrNoQueue error and nothing is created, not even the
+// lock files.
 func Open(path string, opts *Options) (*Queue, error) {
 	if path == "" {
 		return nil, fmt.Errorf("open queue: %w", errEmptyPath)
@@ -37,7 +40,12 @@ func Open(path string, opts *Options) (*Queue, error) {
 	if q.opts.MaxRecords < 0 || q.opts.MaxBytes < 0 {
 		return nil, fmt.Errorf("open queue %s: negative limit", q.path)
 	}
-	if err := os.MkdirAll(filepath.Dir(q.path), 0o700); err != nil {
+	if q.opts.NoCreate {
+		// Checked before the lock: taking it would create the lock files beside a mistyped path.
+		if err := q.checkExists(); err != nil {
+			return nil, err
+		}
+	} else if err := os.MkdirAll(filepath.Dir(q.path), 0o700); err != nil {
 		return nil, fmt.Errorf("create queue directory %s: %w", filepath.Dir(q.path), err)
 	}
 	if err := q.view(func(*txn) error { return nil }); err != nil {
@@ -45,6 +53,19 @@ func Open(path string, opts *Options) (*Queue, error) {
 	}
 	q.opened.Store(true)
 	return q, nil
+}
+
+// checkExists is the NoCreate test: ErrNoQueue when nothing is at the path.
+func (q *Queue) checkExists() error {
+	_, err := os.Stat(q.path)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%w at %s", ErrNoQueue, q.path)
+	default:
+		return fmt.Errorf("stat queue %s: %w", q.path, err)
+	}
 }
 
 // Path returns the queue file's path as given to Open (cleaned).

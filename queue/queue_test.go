@@ -154,12 +154,13 @@ func TestReadSkipsLongExpiredRun(t *testing.T) {
 
 func TestLimits(t *testing.T) {
 	tests := []struct {
-		name        string
-		opts        Options
-		batches     [][]Record
-		wantErr     error // of the last batch
-		wantSeqs    []uint64
-		wantDropped uint64
+		name         string
+		opts         Options
+		batches      [][]Record
+		wantErr      error // of the last batch
+		wantSeqs     []uint64
+		wantDropped  uint64
+		wantRejected uint64
 	}{
 		{
 			name:        "drop oldest by count",
@@ -183,25 +184,43 @@ func TestLimits(t *testing.T) {
 			wantDropped: 1,
 		},
 		{
-			name:     "reject new by count",
-			opts:     Options{MaxRecords: 2, Policy: RejectNew},
-			batches:  [][]Record{{rec("t", "1")}, {rec("t", "2"), rec("t", "3")}},
-			wantErr:  ErrFull,
-			wantSeqs: []uint64{1},
+			name:         "reject new by count",
+			opts:         Options{MaxRecords: 2, Policy: RejectNew},
+			batches:      [][]Record{{rec("t", "1")}, {rec("t", "2"), rec("t", "3")}},
+			wantErr:      ErrFull,
+			wantSeqs:     []uint64{1},
+			wantRejected: 2,
 		},
 		{
-			name:     "reject new by bytes",
-			opts:     Options{MaxBytes: 8, Policy: RejectNew},
-			batches:  [][]Record{{rec("t", "123")}, {rec("t", "1234")}},
-			wantErr:  ErrFull,
-			wantSeqs: []uint64{1},
+			name:         "reject new by bytes",
+			opts:         Options{MaxBytes: 8, Policy: RejectNew},
+			batches:      [][]Record{{rec("t", "123")}, {rec("t", "1234")}},
+			wantErr:      ErrFull,
+			wantSeqs:     []uint64{1},
+			wantRejected: 1,
 		},
 		{
-			name:     "record larger than MaxBytes",
-			opts:     Options{MaxBytes: 4},
-			batches:  [][]Record{{rec("t", "1")}, {rec("t", "12345")}},
-			wantErr:  ErrFull,
-			wantSeqs: []uint64{1},
+			name:         "reject new counts every refused call",
+			opts:         Options{MaxRecords: 1, Policy: RejectNew},
+			batches:      [][]Record{{rec("t", "1")}, {rec("t", "2")}, {rec("t", "3"), rec("t", "4")}, {rec("t", "5")}},
+			wantErr:      ErrFull,
+			wantSeqs:     []uint64{1},
+			wantRejected: 4,
+		},
+		{
+			name:         "record larger than MaxBytes",
+			opts:         Options{MaxBytes: 4},
+			batches:      [][]Record{{rec("t", "1")}, {rec("t", "12345")}},
+			wantErr:      ErrFull,
+			wantSeqs:     []uint64{1},
+			wantRejected: 1,
+		},
+		{
+			name:         "batch with a record larger than MaxBytes",
+			opts:         Options{MaxBytes: 4, Policy: RejectNew},
+			batches:      [][]Record{{rec("t", "1"), rec("t", "12345"), rec("t", "2")}},
+			wantErr:      ErrFull,
+			wantRejected: 3,
 		},
 	}
 	for _, tt := range tests {
@@ -220,8 +239,8 @@ func TestLimits(t *testing.T) {
 			if got := seqsOf(mustRead(t, q, 0, 100, 0)); !slices.Equal(got, tt.wantSeqs) {
 				t.Fatalf("stored seqs=%v, want %v", got, tt.wantSeqs)
 			}
-			if s := mustStats(t, q); s.Dropped != tt.wantDropped {
-				t.Fatalf("Stats().Dropped=%d, want %d", s.Dropped, tt.wantDropped)
+			if s := mustStats(t, q); s.Dropped != tt.wantDropped || s.Rejected != tt.wantRejected {
+				t.Fatalf("Stats() dropped=%d rejected=%d, want %d and %d", s.Dropped, s.Rejected, tt.wantDropped, tt.wantRejected)
 			}
 		})
 	}

@@ -17,6 +17,7 @@ type Stats struct {
 	Newest   time.Time // EnqueuedAt of the newest record; zero when empty
 	Dropped  uint64    // records deleted by the DropOldest policy, ever
 	Expired  uint64    // records deleted unsent because they expired, ever
+	Rejected uint64    // records Enqueue refused with ErrFull (RejectNew at a limit, or larger than MaxBytes), ever
 	LastSeq  uint64    // the last sequence number assigned, ever
 	// Quarantined is the number of records in the quarantine (Queue.Quarantine): out of the
 	// queue and not counted in Depth or Bytes.
@@ -31,6 +32,7 @@ func (q *Queue) Stats() (Stats, error) {
 		s.Bytes = int64(t.u64(keyBytes))
 		s.Dropped = t.u64(keyDropped)
 		s.Expired = t.u64(keyExpired)
+		s.Rejected = t.u64(keyRejected)
 		s.LastSeq = t.u64(keyLastSeq)
 		s.Quarantined = int64(t.u64(keyQuarantined))
 		c := t.records.Cursor()

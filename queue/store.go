@@ -29,14 +29,15 @@ var (
 	bucketMeta    = []byte("meta")
 	bucketRecords = []byte("records")
 
-	keyMagic   = []byte("magic")
-	keyFormat  = []byte("format")
-	keyLastSeq = []byte("last_seq")
-	keyDepth   = []byte("depth")
-	keyBytes   = []byte("bytes")
-	keyDropped = []byte("dropped")
-	keyExpired = []byte("expired")
-	keyWindow  = []byte("window")
+	keyMagic    = []byte("magic")
+	keyFormat   = []byte("format")
+	keyLastSeq  = []byte("last_seq")
+	keyDepth    = []byte("depth")
+	keyBytes    = []byte("bytes")
+	keyDropped  = []byte("dropped")
+	keyExpired  = []byte("expired")
+	keyRejected = []byte("rejected")
+	keyWindow   = []byte("window")
 )
 
 // txn is a bbolt transaction whose format has been checked, with the two buckets at hand.
@@ -108,6 +109,11 @@ func (q *Queue) updateDB(db *bbolt.DB, fn func(*txn) error) error {
 func (q *Queue) run(readOnly bool, fn func(*bbolt.DB) error) error {
 	if err := q.checkOpen(); err != nil {
 		return err
+	}
+	if q.opts.NoCreate {
+		if err := q.checkExists(); err != nil {
+			return err
+		}
 	}
 	return q.withLock(func() error {
 		if err := q.ensureFile(); err != nil {
@@ -247,6 +253,9 @@ func (q *Queue) ensureFile() error {
 		return nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("stat queue %s: %w", q.path, err)
+	}
+	if q.opts.NoCreate {
+		return fmt.Errorf("%w at %s", ErrNoQueue, q.path)
 	}
 	tmp := q.path + ".create"
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {

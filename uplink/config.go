@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nbiot-uploader/uploader/codec"
@@ -149,11 +151,14 @@ func (c *Config) Validate() error {
 			// open; only the broker's keep-alive ends it (ModemLock.AwaitMidPacket).
 			return bad("--keepalive 0 is not allowed with the modem transport: the broker must drop connections a dead window leaves open (use 1..65535 s)")
 		}
+		if err := c.validateATStrings(); err != nil {
+			return bad("%v", err)
+		}
 	case TransportTCP:
 	default:
 		return bad("unknown --transport %q (use modem or tcp)", c.Transport)
 	}
-	if err := validateBroker(c.Broker); err != nil {
+	if err := validateBroker(c.Broker, c.Transport); err != nil {
 		return bad("%v", err)
 	}
 	switch c.MQTTVersion {
@@ -191,13 +196,101 @@ func isStandardBaud(b int) bool {
 	return false
 }
 
-func validateBroker(broker string) error {
+// Limits of the strings the SIM7000 takes on a command line: AT+CSTT
+// takes at most 50 bytes per string, and 255 is the driver's bound for the
+// AT+CIPSTART host (modem.quoteArg).
+const (
+	maxAPNString = 50
+	maxModemHost = 255
+)
+
+// validateATStrings checks the strings that go, quoted, on an AT command
+// line (AT+CSTT="apn","user","password") or as AT+CBANDCFG's parameters,
+// before the radio goes on: the module would only refuse them after
+// registration, minutes of radio time later.
+func (c *Config) validateATStrings() error {
+	for _, f := range []struct {
+		flag, value string
+		secret      bool
+	}{
+		{"--apn", c.APN, false},
+		{"--apn-user", c.APNUser, false},
+		{"--apn-password", c.APNPassword, true},
+	} {
+		if err := checkATString(f.flag, f.value, maxAPNString, f.secret); err != nil {
+			return err
+		}
+	}
+	if c.APN == "" && (c.APNUser != "" || c.APNPassword != "") {
+		// The exec form AT+CSTT, the only one without an APN, takes no
+		// credentials.
+		return errors.New("--apn-user and --apn-password need --apn")
+	}
+	if b := c.NetworkMode.Bands; b != "" {
+		// Sent unquoted after AT+CBANDCFG=; its own quotes are part of it.
+		for i := 0; i < len(b); i++ {
+			if ch := b[i]; ch < 0x20 || ch > 0x7e {
+				return fmt.Errorf("--bands %q: byte %d (%s) cannot be sent on an AT command line (printable ASCII only)", b, i+1, describeByte(ch))
+			}
+		}
+	}
+	return nil
+}
+
+// checkATString reports a value the module cannot take as a quoted AT
+// string parameter: the AT parser has no escapes, so a double quote would
+// end the string and CR or LF the command; other control bytes and
+// anything outside 7-bit ASCII (the module's IRA character set) are not
+// passed through reliably. A secret's value is never put in the error.
+func checkATString(flag, value string, maxLen int, secret bool) error {
+	shown := fmt.Sprintf(" %q", value)
+	if secret {
+		shown = ""
+	}
+	if len(value) > maxLen {
+		return fmt.Errorf("%s%s is %d bytes long; the module takes at most %d", flag, shown, len(value), maxLen)
+	}
+	for i := 0; i < len(value); i++ {
+		ch := value[i]
+		switch {
+		case ch == '"':
+			return fmt.Errorf("%s%s contains a double quote (byte %d), which cannot be sent inside a quoted AT string", flag, shown, i+1)
+		case ch < 0x20 || ch > 0x7e:
+			return fmt.Errorf("%s%s: byte %d (%s) cannot be sent in an AT string (printable ASCII only)", flag, shown, i+1, describeByte(ch))
+		}
+	}
+	return nil
+}
+
+func describeByte(ch byte) string {
+	switch {
+	case ch == '\r':
+		return "carriage return"
+	case ch == '\n':
+		return "line feed"
+	case ch < 0x20 || ch == 0x7f:
+		return fmt.Sprintf("control byte 0x%02x", ch)
+	default:
+		return fmt.Sprintf("non-ASCII byte 0x%02x", ch)
+	}
+}
+
+// validateBroker parses host:port. The host must be an IP address or a
+// DNS name (letters, digits, '-', '_' and dots); with the modem transport
+// it also goes, quoted, on the AT+CIPSTART line.
+func validateBroker(broker string, transport Transport) error {
 	if broker == "" {
 		return errors.New("--broker is empty (want host:port)")
 	}
 	host, port, err := net.SplitHostPort(broker)
 	if err != nil {
-		return fmt.Errorf("--broker %q: want host:port (%v)", broker, err)
+		// net's error repeats the address unquoted, line breaks and all.
+		reason := "unparsable"
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			reason = ae.Err
+		}
+		return fmt.Errorf("--broker %q: want host:port (%s)", broker, reason)
 	}
 	if host == "" {
 		return fmt.Errorf("--broker %q has no host", broker)
@@ -205,7 +298,57 @@ func validateBroker(broker string) error {
 	if _, err := parsePort(port); err != nil {
 		return fmt.Errorf("--broker %q: %v", broker, err)
 	}
+	addr, ipErr := netip.ParseAddr(host)
+	switch {
+	case ipErr == nil && transport == TransportModem && addr.Zone() != "":
+		return fmt.Errorf("--broker %q: the modem cannot use an IPv6 zone (%%%s)", broker, addr.Zone())
+	case ipErr == nil:
+	default:
+		if err := checkHostName(host); err != nil {
+			return fmt.Errorf("--broker %q: %v", broker, err)
+		}
+	}
+	if transport == TransportModem {
+		if err := checkATString("--broker host", host, maxModemHost, false); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// checkHostName accepts DNS names: dot-separated labels of 1..63 letters,
+// digits, '-' or '_' (found in real service names), 253 bytes in all, an
+// optional final dot.
+func checkHostName(host string) error {
+	name := strings.TrimSuffix(host, ".")
+	if len(name) > 253 {
+		return fmt.Errorf("host name is %d bytes long; DNS allows 253", len(name))
+	}
+	for i := 0; i < len(name); i++ {
+		ch := name[i]
+		if !('a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z' || '0' <= ch && ch <= '9' || ch == '-' || ch == '_' || ch == '.') {
+			return fmt.Errorf("host %q is neither an IP address nor a host name (%s at byte %d)", host, describeHostByte(ch), i+1)
+		}
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		if label == "" {
+			return fmt.Errorf("host %q has an empty label", host)
+		}
+		if len(label) > 63 {
+			return fmt.Errorf("host %q: label %q is longer than 63 bytes", host, label)
+		}
+	}
+	return nil
+}
+
+func describeHostByte(ch byte) string {
+	if ch >= 0x21 && ch <= 0x7e {
+		return fmt.Sprintf("%q", ch)
+	}
+	if ch == ' ' {
+		return "a space"
+	}
+	return describeByte(ch)
 }
 
 func parsePort(s string) (int, error) {

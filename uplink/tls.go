@@ -3,10 +3,12 @@ package uplink
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"strings"
 )
 
 // TLSConfig configures TLS to the broker. Over the modem it is Go's
@@ -20,6 +22,10 @@ type TLSConfig struct {
 	ServerName string // empty = the broker's host name
 }
 
+// validate loads and parses every file before the radio goes on: an
+// unreadable or non-PEM file, a CA file without a certificate or a key
+// that does not belong to its certificate would otherwise only show in the
+// TLS handshake, after minutes of radio time.
 func (t TLSConfig) validate() error {
 	if !t.Enabled {
 		if t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" {
@@ -30,17 +36,70 @@ func (t TLSConfig) validate() error {
 	if (t.CertFile == "") != (t.KeyFile == "") {
 		return errors.New("--cert-file and --key-file go together")
 	}
-	for _, f := range []struct{ flag, path string }{{"--ca-file", t.CAFile}, {"--cert-file", t.CertFile}, {"--key-file", t.KeyFile}} {
-		if f.path == "" {
-			continue
+	if t.CAFile != "" {
+		if _, err := loadCAPool(t.CAFile); err != nil {
+			return err
 		}
-		fh, err := os.Open(f.path)
-		if err != nil {
-			return fmt.Errorf("%s: %w", f.flag, err)
+	}
+	if t.CertFile != "" {
+		if _, err := loadKeyPair(t.CertFile, t.KeyFile); err != nil {
+			return err
 		}
-		fh.Close()
 	}
 	return nil
+}
+
+// loadCAPool reads a PEM bundle holding at least one certificate.
+func loadCAPool(file string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", file)
+	}
+	return pool, nil
+}
+
+// loadKeyPair reads the client certificate and its key and checks that
+// they belong together. Errors name the files, never key bytes.
+func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("--cert-file: %w", err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("--key-file: %w", err)
+	}
+	if !hasPEMBlock(certPEM, func(typ string) bool { return typ == "CERTIFICATE" }) {
+		return tls.Certificate{}, fmt.Errorf("--cert-file %s holds no PEM certificate", certFile)
+	}
+	if !hasPEMBlock(keyPEM, func(typ string) bool { return typ == "PRIVATE KEY" || strings.HasSuffix(typ, " PRIVATE KEY") }) {
+		return tls.Certificate{}, fmt.Errorf("--key-file %s holds no PEM private key", keyFile)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		// crypto/tls says what is wrong ("private key does not match
+		// public key", "failed to parse private key") without key bytes.
+		return tls.Certificate{}, fmt.Errorf("--cert-file %s with --key-file %s: %w", certFile, keyFile, err)
+	}
+	return pair, nil
+}
+
+// hasPEMBlock reports whether data holds a PEM block of a wanted type.
+func hasPEMBlock(data []byte, want func(typ string) bool) bool {
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return false
+		}
+		if want(block.Type) {
+			return true
+		}
+	}
 }
 
 // clientConfig loads the files. The key file's content is never logged.
@@ -54,21 +113,16 @@ func (t TLSConfig) clientConfig(broker string) (*tls.Config, error) {
 		cfg.ServerName = t.ServerName
 	}
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+		pool, err := loadCAPool(t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("tls: read CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls: CA file %s holds no PEM certificate", t.CAFile)
+			return nil, fmt.Errorf("tls: %w", err)
 		}
 		cfg.RootCAs = pool
 	}
 	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		cert, err := loadKeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
-			// The error from crypto/tls names files, never key bytes.
-			return nil, fmt.Errorf("tls: load client certificate %s: %w", t.CertFile, err)
+			return nil, fmt.Errorf("tls: %w", err)
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/nbiot-uploader/uploader/queue"
 	"github.com/nbiot-uploader/uploader/uplink"
 )
 
@@ -16,9 +17,11 @@ func statusCommand(e *env) *cli.Command {
 		strFlag("client-id", defaultClientID(), "MQTT client id (seeds the schedule jitter)"),
 		&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
 	})
-	return command("status", "show the queue and the last window", "", flags, func(c *cli.Context) error {
+	cmd := command("status", "show the queue and the last window", "", flags, func(c *cli.Context) error {
 		return runStatus(c, e)
 	})
+	cmd.Description = "Read-only: a --db that names no queue is an error (exit 1, \"no queue at PATH\") and nothing is created."
+	return cmd
 }
 
 // statusReport is what `status --json` prints; field names are stable.
@@ -33,6 +36,7 @@ type statusReport struct {
 	Dropped          uint64          `json:"dropped"`
 	Expired          uint64          `json:"expired"`
 	Quarantined      int64           `json:"quarantined"`
+	Rejected         uint64          `json:"rejected"`
 	LastSeq          uint64          `json:"last_seq"`
 	LastWindow       *uplink.Summary `json:"last_window"`
 	NextWindow       *time.Time      `json:"next_window,omitempty"`
@@ -51,7 +55,14 @@ func runStatus(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	q, err := openQueue(c, log)
+	// Read-only: a mistyped --db must be an error, not a new empty queue
+	// (and directory) that reports "0 records".
+	opts, err := queueOptions(c, log)
+	if err != nil {
+		return err
+	}
+	opts.NoCreate = true
+	q, err := queue.Open(c.String("db"), opts)
 	if err != nil {
 		return err
 	}
@@ -70,7 +81,7 @@ func runStatus(c *cli.Context, e *env) error {
 	}
 	now := time.Now()
 	r := statusReport{DB: q.Path(), Depth: st.Depth, Bytes: st.Bytes, FileSize: st.FileSize,
-		Dropped: st.Dropped, Expired: st.Expired, Quarantined: st.Quarantined, LastSeq: st.LastSeq, LastWindow: last}
+		Dropped: st.Dropped, Expired: st.Expired, Quarantined: st.Quarantined, Rejected: st.Rejected, LastSeq: st.LastSeq, LastWindow: last}
 	if !st.Oldest.IsZero() {
 		age := now.Sub(st.Oldest).Seconds()
 		r.OldestAgeSeconds = &age
@@ -105,6 +116,7 @@ func printStatus(w io.Writer, r statusReport, now time.Time) {
 	fmt.Fprintf(w, "dropped:        %d (queue limits)\n", r.Dropped)
 	fmt.Fprintf(w, "expired:        %d (TTL)\n", r.Expired)
 	fmt.Fprintf(w, "quarantined:    %d (refused by the broker; uploader quarantine list)\n", r.Quarantined)
+	fmt.Fprintf(w, "rejected:       %d (refused by enqueue: queue full under reject-new, or over --max-bytes)\n", r.Rejected)
 	if r.LastWindow == nil {
 		fmt.Fprintf(w, "last window:    none yet\n")
 	} else {

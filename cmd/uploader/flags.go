@@ -170,9 +170,19 @@ func command(name, usage, argsUsage string, flags []cli.Flag, action cli.ActionF
 	}
 }
 
-// openQueue opens the queue with the limits of the flags; log receives the
-// queue's own reports (drops, expiries, long lock waits at debug level).
+// openQueue opens the queue with the limits of the flags, creating it when
+// it does not exist yet; log receives the queue's own reports (drops,
+// expiries, long lock waits at debug level).
 func openQueue(c *cli.Context, log *slog.Logger) (*queue.Queue, error) {
+	opts, err := queueOptions(c, log)
+	if err != nil {
+		return nil, err
+	}
+	return queue.Open(c.String("db"), opts)
+}
+
+// queueOptions are the queue options the flags give.
+func queueOptions(c *cli.Context, log *slog.Logger) (*queue.Options, error) {
 	opts := &queue.Options{
 		Logger:      log,
 		BusyTimeout: c.Duration("queue-busy-timeout"),
@@ -196,11 +206,7 @@ func openQueue(c *cli.Context, log *slog.Logger) (*queue.Queue, error) {
 	if opts.BusyTimeout <= 0 {
 		return nil, usagef("--queue-busy-timeout must be positive")
 	}
-	q, err := queue.Open(c.String("db"), opts)
-	if err != nil {
-		return nil, err
-	}
-	return q, nil
+	return opts, nil
 }
 
 // windowConfig turns flags into an uplink.Config and validates it.
