@@ -239,7 +239,7 @@ func TestStatus(t *testing.T) {
 	if code, _, e := runApp(t, "a\nb\nc\n", "enqueue", "--db", db, "--topic", "x/y", "--lines"); code != 0 {
 		t.Fatal(e)
 	}
-	code, out, stderr := runApp(t, "", "status", "--db", db, "--json", "--schedule", "@hourly", "--jitter", "10m", "--client-id", "site-1")
+	code, out, stderr := runApp(t, "", "status", "--db", db, "--json", "--client-id", "site-1")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -247,14 +247,18 @@ func TestStatus(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, out)
 	}
-	if r.Depth != 3 || r.Bytes == 0 || r.FileSize == 0 || r.OldestAgeSeconds == nil || r.NextWindow == nil {
+	if r.Depth != 3 || r.Bytes == 0 || r.FileSize == 0 || r.OldestAgeSeconds == nil || r.ClientID != "site-1" {
 		t.Errorf("status = %+v", r)
 	}
 	if r.LastWindow != nil {
 		t.Errorf("last window = %+v before any window", r.LastWindow)
 	}
 	code, out, _ = runApp(t, "", "status", "--db", db)
-	if code != 0 || !strings.Contains(out, "depth:          3 records") || !strings.Contains(out, "last window:    none yet") {
+	if r.NextWindow != nil || r.Daemon.Running {
+		t.Errorf("a plan or a daemon without any daemon: %+v, %+v", r.NextWindow, r.Daemon)
+	}
+	if code != 0 || !strings.Contains(out, "depth:          3 records") || !strings.Contains(out, "last window:    none yet") ||
+		!strings.Contains(out, "next window:    none: no daemon runs") {
 		t.Errorf("status text:\n%s", out)
 	}
 	if r.InterruptedSendUntil != nil || strings.Contains(out, "interrupted:") {

@@ -33,6 +33,11 @@ func runDaemon(c *cli.Context, e *env) error {
 		return err
 	}
 	defer q.Close()
+	lock, err := uplink.AcquireDaemonLock(q.Path())
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	cfg.Holder = "uploader run"
 	if cfg.Transport == uplink.TransportModem {
 		// The module boots with its radio on; the daemon owns the radio
@@ -54,6 +59,13 @@ func runDaemon(c *cli.Context, e *env) error {
 		},
 		Window: func(ctx context.Context) (uplink.Summary, error) {
 			return uplink.RunWindow(ctx, cfg, q)
+		},
+		// The plan goes into the queue file, where status reads when the
+		// site will next be heard.
+		OnNext: func(p uplink.Plan) {
+			if err := uplink.StorePlan(q, p); err != nil {
+				log.Warn("could not store the next window's plan", "err", err)
+			}
 		},
 	}
 	err = d.Run(c.Context)

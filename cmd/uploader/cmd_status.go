@@ -13,8 +13,8 @@ import (
 )
 
 func statusCommand(e *env) *cli.Command {
-	flags := concat(commonFlags(), queueFlags(), scheduleFlags(), []cli.Flag{
-		strFlag("client-id", defaultClientID(), "MQTT client id (seeds the schedule jitter)"),
+	flags := concat(commonFlags(), queueFlags(), []cli.Flag{
+		strFlag("client-id", defaultClientID(), "MQTT client id (shown; the default is derived from /etc/machine-id and the hostname)"),
 		&cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"},
 	})
 	cmd := command("status", "show the queue and the last window", "", flags, func(c *cli.Context) error {
@@ -39,18 +39,26 @@ type statusReport struct {
 	Rejected         uint64          `json:"rejected"`
 	LastSeq          uint64          `json:"last_seq"`
 	LastWindow       *uplink.Summary `json:"last_window"`
-	NextWindow       *time.Time      `json:"next_window,omitempty"`
+	// NextWindow is the plan the daemon stored the last time it planned a
+	// window; Daemon says whether a daemon still holds the queue.
+	NextWindow *uplink.StoredPlan `json:"next_window,omitempty"`
+	Daemon     daemonState        `json:"daemon"`
+	ClientID   string             `json:"client_id"`
+	// SkippedWindows counts windows that did not bring the radio up.
+	SkippedWindows uplink.WindowSkips `json:"skipped_windows"`
 	// InterruptedSendUntil is set when a window died in the middle of a
 	// PUBLISH larger than one chunk: the next one power-cycles the module
 	// or waits until then (see uplink.ModemLock.MidPacketUntil).
 	InterruptedSendUntil *time.Time `json:"interrupted_send_until,omitempty"`
 }
 
+// daemonState says whether `uploader run` holds the queue.
+type daemonState struct {
+	Running bool   `json:"running"`
+	Holder  string `json:"holder,omitempty"`
+}
+
 func runStatus(c *cli.Context, e *env) error {
-	sched, err := schedule(c)
-	if err != nil {
-		return err
-	}
 	log, err := newLogger(e.stderr, c.String("log-level"))
 	if err != nil {
 		return err
@@ -87,9 +95,15 @@ func runStatus(c *cli.Context, e *env) error {
 		r.OldestAgeSeconds = &age
 		r.Oldest, r.Newest = &st.Oldest, &st.Newest
 	}
-	if sched != nil {
-		next := sched.Next(now)
-		r.NextWindow = &next
+	r.ClientID = c.String("client-id")
+	if r.NextWindow, err = uplink.ReadPlan(q); err != nil {
+		log.Warn("could not read the daemon's plan", "err", err)
+	}
+	if r.Daemon.Holder, r.Daemon.Running, err = uplink.DaemonHolder(q.Path()); err != nil {
+		log.Warn("could not check for a daemon", "err", err)
+	}
+	if r.SkippedWindows, err = uplink.ReadWindowSkips(q); err != nil {
+		log.Warn("could not read the skipped windows", "err", err)
 	}
 	if until, err := uplink.ReadMidPacketMark(modemLockPath(c)); err != nil {
 		log.Warn("could not read the modem lock file", "err", err)
@@ -127,8 +141,23 @@ func printStatus(w io.Writer, r statusReport, now time.Time) {
 			fmt.Fprintf(w, "last error:     %s\n", lw.Error)
 		}
 	}
-	if r.NextWindow != nil {
-		fmt.Fprintf(w, "next window:    %s (in %s)\n", r.NextWindow.Format(time.RFC3339), describeDuration(r.NextWindow.Sub(now)))
+	fmt.Fprintf(w, "client id:      %s\n", r.ClientID)
+	switch d, p := r.Daemon, r.NextWindow; {
+	case d.Running && p != nil:
+		kind := "regular slot"
+		if p.Retry {
+			kind = fmt.Sprintf("retry after %d failed windows", p.Failures)
+		}
+		fmt.Fprintf(w, "next window:    %s (in %s, %s), planned by the daemon (%s)\n", p.At.Format(time.RFC3339), describeDuration(p.At.Sub(now)), kind, d.Holder)
+	case d.Running:
+		fmt.Fprintf(w, "next window:    not planned yet; a daemon runs (%s)\n", d.Holder)
+	case p != nil:
+		fmt.Fprintf(w, "next window:    none: no daemon runs (the last one planned %s)\n", p.At.Format(time.RFC3339))
+	default:
+		fmt.Fprintf(w, "next window:    none: no daemon runs\n")
+	}
+	if sk := r.SkippedWindows; sk.Busy+sk.Empty > 0 {
+		fmt.Fprintf(w, "skipped:        %d windows (%d with nothing queued, %d while another held the queue or modem)\n", sk.Busy+sk.Empty, sk.Empty, sk.Busy)
 	}
 	if u := r.InterruptedSendUntil; u != nil {
 		fmt.Fprintf(w, "interrupted:    a window died in the middle of a PUBLISH; the next one power-cycles the module or waits until %s\n", u.Format(time.RFC3339))

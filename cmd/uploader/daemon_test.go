@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -114,6 +115,21 @@ func TestRunSwitchesRadioOffAtStartUp(t *testing.T) {
 			}
 			log, stop := startDaemon(t, args...)
 			waitLog(t, log, "radio off until the first window", "next window")
+
+			// status reads the daemon's stored plan and sees it running; a
+			// second daemon on the same queue is refused.
+			code, out, _ := runApp(t, "", "status", "--db", db, "--json")
+			var st statusReport
+			if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil {
+				t.Fatalf("status: exit %d, %v\n%s", code, err, out)
+			}
+			if !st.Daemon.Running || !strings.Contains(st.Daemon.Holder, "uploader run") || st.NextWindow == nil ||
+				st.NextWindow.Retry || st.NextWindow.At.Year() != time.Now().Year()+1 {
+				t.Errorf("status while the daemon runs: daemon %+v, plan %+v", st.Daemon, st.NextWindow)
+			}
+			if code, _, stderr := runApp(t, "", append([]string{"run"}, args...)...); code != 1 || !strings.Contains(stderr, "daemon already running") {
+				t.Errorf("a second daemon on the same queue: exit %d, %s", code, stderr)
+			}
 
 			if sim.RadioOn() {
 				t.Errorf("the radio is still on after the daemon's start-up; log:\n%s", log.String())
