@@ -331,3 +331,30 @@ func modemRows(out *Output) ([]ModemRow, error) {
 	}
 	return rows, f.err()
 }
+
+// FleetRow is one fleet size and placement of the fleet table.
+type FleetRow struct {
+	Sites                           int
+	How                             string // "hash" or "slot"
+	Uniform, MaxPerSecond, MaxPer10 float64
+	SecondRatio, TenSecondRatio     float64
+}
+
+func fleetRows(out *Output) ([]FleetRow, error) {
+	f := &figures{out: out}
+	var rows []FleetRow
+	for _, sites := range []int{1000, 100000} {
+		for _, how := range []string{"hash", "slot"} {
+			name := fmt.Sprintf("FleetSpread/sites=%d/%s", sites, how)
+			rows = append(rows, FleetRow{
+				Sites: sites, How: how,
+				Uniform:        f.one(name, "uniform/s"),
+				MaxPerSecond:   f.one(name, "max/s"),
+				MaxPer10:       f.one(name, "max/10s"),
+				SecondRatio:    f.one(name, "x-uniform/s"),
+				TenSecondRatio: f.one(name, "x-uniform/10s"),
+			})
+		}
+	}
+	return rows, f.err()
+}

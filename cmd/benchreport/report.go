@@ -26,6 +26,7 @@ type Report struct {
 	Drain      *DrainFigures // nil when skipped
 	Codec      []CodecRow
 	Modem      []ModemRow
+	Fleet      []FleetRow
 }
 
 // Command is the suite's command line, for the template.
@@ -102,6 +103,8 @@ func buildReport(runs map[string]*SuiteRun, m Machine, started, finished time.Ti
 	rep.Throughput, err = throughputRows(out("session"))
 	collect(err)
 	rep.Modem, err = modemRows(out("modem"))
+	collect(err)
+	rep.Fleet, err = fleetRows(out("fleet"))
 	collect(err)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

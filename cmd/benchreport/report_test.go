@@ -150,6 +150,10 @@ func TestRender(t *testing.T) {
 			contains: []string{"| machine | AMD EPYC, 2 CPUs |", "| Go | go1.26.8 linux/amd64 |", "0.73 0.91 1.54 at the start, 0.50 0.75 1.36 at the end"},
 		},
 		{
+			name:     "the fleet table judges the hash at 100,000 sites",
+			contains: []string{"| 100,000 | hash | 27.78 | 49 | 1.76 | 326 | **1.17** (met) |", "| 100,000 | `--slot` | 27.78 | 28 | 1.01 | 278 | 1.00 |"},
+		},
+		{
 			name: "the seq property and the alias share come from the same run",
 			contains: []string{
 				"the `seq` property takes 10.9 B/reading; without it the\nMQTT 5 stream would be 68.2 B/reading. 99.5 %",

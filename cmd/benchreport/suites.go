@@ -66,5 +66,6 @@ func suites(quick bool) []Suite {
 		{Key: "codec", Args: []string{"-run", "^$", "-bench", "AppendPublish|PahoPublishEncode|MochiPublishEncode|DecodePubacks", "-benchmem", "-count", count(5), "./codec"}},
 		{Key: "session", Args: []string{"-run", "^$", "-bench", ".", "-benchmem", "-benchtime", "10x", "-count", count(3), "./uplink/session"}},
 		{Key: "modem", Args: []string{"-run", "^$", "-bench", "WriteThroughput", "-benchmem", "-benchtime", "5x", "-count", count(3), "./uplink/modem"}},
+		{Key: "fleet", Args: []string{"-run", "^$", "-bench", "FleetSpread", "-benchtime", "1x", "./uplink"}},
 	}
 }
