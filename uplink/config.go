@@ -80,6 +80,16 @@ type Config struct {
 	Holder string
 	// EmptyWindow says what a window does when nothing is queued.
 	EmptyWindow EmptyWindowPolicy
+
+	// StatusTopic, when set, gets a retained StatusRecord right after each
+	// CONNACK; WillTopic, when set, the retained will the broker publishes
+	// if the window ends without DISCONNECT. cmd/uploader defaults both to
+	// "uploader/<client-id>/status".
+	StatusTopic string
+	WillTopic   string
+	// NextContact, when set, tells the status record when the site will
+	// next be heard (the daemon's next regular slot).
+	NextContact func() time.Time
 }
 
 // EmptyWindowPolicy says whether a window with nothing queued brings the
@@ -180,6 +190,14 @@ func (c *Config) Validate() error {
 	}
 	if c.ReplyTimeout <= 0 {
 		return bad("--reply-timeout must be positive")
+	}
+	for _, t := range []struct{ flag, topic string }{{"--status-topic", c.StatusTopic}, {"--will-topic", c.WillTopic}} {
+		if t.topic == "" {
+			continue
+		}
+		if err := codec.ValidateTopicName(t.topic); err != nil {
+			return bad("%s: %v", t.flag, err)
+		}
 	}
 	if err := c.TLS.validate(); err != nil {
 		return bad("%v", err)

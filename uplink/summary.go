@@ -28,6 +28,7 @@ type Summary struct {
 	Skipped             int     `json:"skipped,omitempty"`
 	Refused             int     `json:"refused,omitempty"`     // records the broker refused (MQTT 5 PUBACK/PUBREC reason >= 0x80)
 	Quarantined         int     `json:"quarantined,omitempty"` // records moved to the quarantine in this window
+	StatusSent          bool    `json:"status_sent,omitempty"` // the status record was acknowledged
 	MQTTBytesOut        int64   `json:"mqtt_bytes_out"`
 	MQTTBytesIn         int64   `json:"mqtt_bytes_in"`
 	Chunks              int     `json:"chunks"`

@@ -61,6 +61,18 @@ type window struct {
 	log     *slog.Logger
 	sum     *Summary
 	skipped string // why the window did not bring the radio up
+
+	base    StatusRecord // the status record's part known before connecting
+	link    linkFacts
+	radioOn time.Time // zero on the TCP transport
+}
+
+// radioOnSoFar is the radio time of this window up to now.
+func (w *window) radioOnSoFar() float64 {
+	if w.radioOn.IsZero() {
+		return 0
+	}
+	return time.Since(w.radioOn).Seconds()
 }
 
 func (w *window) run(ctx context.Context) error {
@@ -82,6 +94,7 @@ func (w *window) run(ctx context.Context) error {
 		w.log.Info("window skipped: nothing queued")
 		return nil
 	}
+	w.base = w.statusBase(st)
 	wctx, cancel := context.WithTimeout(ctx, w.cfg.WindowTimeout)
 	defer cancel()
 	if w.cfg.Transport == TransportModem {
@@ -117,6 +130,12 @@ func (w *window) record(err error) {
 	if jerr != nil {
 		w.log.Warn("could not store the window summary", "err", jerr)
 	}
+	if errors.Is(err, ErrInvalidConfig) {
+		return // it never started
+	}
+	if uerr := addUsage(w.q, w.sum); uerr != nil {
+		w.log.Warn("could not count the window's usage", "err", uerr)
+	}
 }
 
 func (w *window) runTCP(ctx context.Context) error {
@@ -143,6 +162,7 @@ func (w *window) runModem(ctx context.Context) error {
 			w.sum.RadioOffError = td.Err.Error()
 		}
 	}()
+	w.radioOn = time.Now()
 	if _, err := h.RadioOn(ctx); err != nil {
 		return err
 	}
@@ -165,6 +185,7 @@ func (w *window) runModem(ctx context.Context) error {
 	}
 	w.sum.CSQ = rssi
 	w.log.Info("registered", "via", reg.Via, "technology", reg.Technology, "csq", rssi, "waited", reg.Waited.Round(time.Millisecond))
+	w.readLinkFacts(ctx, h)
 
 	if _, err := h.StartBearer(ctx, cfg.APN, cfg.APNUser, cfg.APNPassword); err != nil {
 		return stepErr(StepBearer, err)
@@ -233,6 +254,10 @@ func (w *window) session(ctx context.Context, conn net.Conn, held *Modem) error 
 		SeqProperty:  !cfg.NoSeq,
 		MaxRecords:   cfg.MaxRecords,
 		Logger:       w.log,
+		Will:         w.will(w.base),
+	}
+	if cfg.StatusTopic != "" {
+		scfg.Status = w.statusMessage(w.base)
 	}
 	if held != nil {
 		scfg.ChunkSize = held.conn.MaxChunk()
@@ -259,6 +284,7 @@ func (w *window) session(ctx context.Context, conn net.Conn, held *Modem) error 
 	w.sum.Skipped = res.Skipped
 	w.sum.Refused = res.Rejected
 	w.sum.Quarantined = res.Quarantined
+	w.sum.StatusSent = res.StatusAcked
 	w.sum.MQTTBytesOut = res.BytesOut
 	w.sum.MQTTBytesIn = res.BytesIn
 	if held == nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -39,6 +40,7 @@ func runDaemon(c *cli.Context, e *env) error {
 	}
 	defer lock.Release()
 	cfg.Holder = "uploader run"
+	cfg.NextContact = func() time.Time { return sched.Next(time.Now()) }
 	if cfg.Transport == uplink.TransportModem {
 		// The module boots with its radio on; the daemon owns the radio
 		// from its first second, not from its first window.

@@ -15,6 +15,9 @@ import (
 	"github.com/nbiot-uploader/uploader/uplink/modem"
 )
 
+// defaultStatusTopic is where a site's status record and will go.
+const defaultStatusTopic = "uploader/{client-id}/status"
+
 // defaultDB is where the queue lives on a board.
 const defaultDB = "/var/lib/uploader/queue.db"
 
@@ -122,6 +125,8 @@ func windowFlags() []cli.Flag {
 		strFlag("server-name", "", "TLS server name when it differs from the broker host"),
 		durFlag("window-timeout", 10*time.Minute, "hard deadline for one whole window"),
 		intFlag("window-records", 0, "send at most this many records per window (0 = everything queued)"),
+		strFlag("status-topic", defaultStatusTopic, "retained status record published right after CONNACK ({client-id} is replaced; empty: none)"),
+		strFlag("will-topic", defaultStatusTopic, "retained last will if a window ends without DISCONNECT ({client-id} is replaced; empty: none)"),
 	})
 }
 
@@ -262,6 +267,8 @@ func windowConfig(c *cli.Context) (uplink.Config, error) {
 		KeyFile:    c.String("key-file"),
 		ServerName: c.String("server-name"),
 	}
+	cfg.StatusTopic = strings.ReplaceAll(c.String("status-topic"), "{client-id}", cfg.ClientID)
+	cfg.WillTopic = strings.ReplaceAll(c.String("will-topic"), "{client-id}", cfg.ClientID)
 	cfg.WindowTimeout = c.Duration("window-timeout")
 	cfg.MaxRecords = c.Int("window-records")
 	if cfg.MaxRecords < 0 {

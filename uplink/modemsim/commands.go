@@ -44,6 +44,7 @@ func init() {
 		"CLTS":     cmdIntSetting(func(m *module) *int { return &m.vol.clts }, "+CLTS", 0, 1),
 		"COPS":     cmdCOPS,
 		"CPSI":     cmdCPSI,
+		"CBC":      cmdCBC,
 		"CPOWD":    cmdCPOWD,
 	} {
 		handlers[name] = h
@@ -370,6 +371,15 @@ func cmdCOPS(m *module, a *answer, c command) string {
 	default:
 		return "ERROR"
 	}
+	return "OK"
+}
+
+// cmdCBC reports a healthy supply: charge status 0, 85 %, 3,950 mV.
+func cmdCBC(_ *module, a *answer, c command) string {
+	if c.form != formExec {
+		return "ERROR"
+	}
+	a.line("+CBC: 0,85,3950")
 	return "OK"
 }
 

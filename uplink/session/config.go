@@ -103,6 +103,13 @@ type Config struct {
 	// Alive, which the session then uses instead of KeepAlive).
 	OnConnack func(codec.Connack)
 
+	// Status, if set, is called once the broker has accepted the session,
+	// with its CONNACK and the bytes so far; the message it returns (the site's retained status
+	// record) goes out at QoS 1 before any further record, so a window that
+	// fails later has still reported. It is not a queue record: its PUBACK
+	// deletes nothing and a refusal of it fails nothing. nil sends nothing.
+	Status func(StatusContext) *Message
+
 	Logger   *slog.Logger   // default: discard
 	Progress func(Progress) // optional, called after each Store.Ack
 }
@@ -121,6 +128,9 @@ type Result struct {
 	Skipped       int   // records too large for the broker or not encodable: not sent, quarantined
 	Expired       int   // records past their ExpiresAt, not sent, left queued
 	Rejected      int   // records the broker refused in an MQTT 5 PUBACK/PUBREC/PUBCOMP (reason >= 0x80)
+	StatusSent    bool  // the Config.Status message was written
+	StatusAcked   bool  // and the broker acknowledged it
+	StatusBytes   int   // the status PUBLISH's size, within BytesOut
 	Quarantined   int   // records moved to the quarantine (skipped, refused, or proven to make the broker disconnect)
 	Struck        int   // records marked suspect (Store.Strike) after a broker DISCONNECT over a malformed packet
 	Downgraded    int   // records sent with a lower QoS than queued (broker Maximum QoS)

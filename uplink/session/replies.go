@@ -188,6 +188,10 @@ func (s *session) onPuback(ev event) error {
 		return fmt.Errorf("%w: PUBACK for packet id %d, which is not a QoS 1 PUBLISH in flight", ErrProtocol, ev.id)
 	}
 	delete(s.inflight, ev.id)
+	if f.status {
+		s.statusAcked(ev)
+		return nil
+	}
 	if ev.reason >= 0x80 {
 		return s.reject(f, codec.TypePuback, ev)
 	}

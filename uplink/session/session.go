@@ -71,6 +71,7 @@ type flight struct {
 	seq      uint64
 	qos      byte
 	released bool // QoS 2: PUBREC arrived and PUBREL was queued
+	status   bool // the session's own status message, not a queue record
 }
 
 // Run performs one session on conn: CONNECT, stream, acknowledgements,
@@ -202,7 +203,7 @@ func (s *session) connect() error {
 			return err
 		}
 	}
-	return nil
+	return s.publishStatus()
 }
 
 // pipelineMaxPacketV5 bounds each MQTT 5 PUBLISH sent before CONNACK: the

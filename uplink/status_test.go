@@ -1,0 +1,104 @@
+package uplink_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nbiot-uploader/uploader/uplink"
+	"github.com/nbiot-uploader/uploader/uplink/brokertest"
+	"github.com/nbiot-uploader/uploader/uplink/modemsim"
+)
+
+func statusMessages(b *brokertest.Broker, topic string) []uplink.StatusRecord {
+	var out []uplink.StatusRecord
+	for _, m := range b.Messages() {
+		if m.Topic != topic {
+			continue
+		}
+		var r uplink.StatusRecord
+		if json.Unmarshal(m.Payload, &r) == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Every window publishes a retained status record right after CONNACK,
+// with the queue, the link, the month's usage and the next contact; a
+// window that ends without DISCONNECT leaves its will instead.
+func TestWindowPublishesStatusAndWill(t *testing.T) {
+	broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword})
+	sim := startSim(t, modemsim.Fast())
+	q, dir := openQueue(t)
+	enqueueReadings(t, q, 20, 1)
+	cfg := modemConfig(sim, broker.Addr(), dir)
+	cfg.StatusTopic = "uploader/site-7/status"
+	cfg.WillTopic = cfg.StatusTopic
+	next := time.Now().Add(time.Hour).Truncate(time.Second)
+	cfg.NextContact = func() time.Time { return next }
+
+	sum, err := uplink.RunWindow(context.Background(), cfg, q)
+	if err != nil || sum.Acked != 20 || !sum.StatusSent {
+		t.Fatalf("window: %+v, %v", sum, err)
+	}
+	recs := statusMessages(broker, cfg.StatusTopic)
+	if len(recs) != 1 {
+		t.Fatalf("%d status records, want 1", len(recs))
+	}
+	r := recs[0]
+	if r.ClientID != "site-7" || r.State != "connected" || r.QueueDepth != 20 || r.CSQ == 0 ||
+		r.RSRP == nil || *r.RSRP != -77 || r.SINR == nil || r.SupplyMV != 3950 || r.Cell == "" ||
+		r.NextContact == nil || !r.NextContact.Equal(next) || r.Window.MQTTBytesOut == 0 || r.Version == "" {
+		t.Errorf("status record %+v", r)
+	}
+	if r.PreviousWindow != nil {
+		t.Errorf("the first window reports a previous one: %+v", r.PreviousWindow)
+	}
+	for _, m := range broker.Messages() {
+		if m.Topic == cfg.StatusTopic && !m.Retain {
+			t.Error("the status record is not retained")
+		}
+	}
+	month, err := uplink.MonthUsage(q, time.Now())
+	if err != nil || month.Windows != 1 || month.MQTTBytesOut != sum.MQTTBytesOut || month.AirBytes <= month.MQTTBytesOut {
+		t.Errorf("month usage %+v, %v (window sent %d MQTT bytes)", month, err, sum.MQTTBytesOut)
+	}
+
+	// The second window reports the first, and dies in its session
+	// (cancelled, as SIGTERM does): no DISCONNECT, so the broker publishes
+	// the will.
+	enqueueReadings(t, q, 200, 1)
+	if err := sim.SetFaults(modemsim.Faults{SlowAnswers: 20 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var once sync.Once
+	cfg.Progress = func(p uplink.Progress) {
+		if p.Acked > 0 {
+			once.Do(cancel)
+		}
+	}
+	if _, err := uplink.RunWindow(ctx, cfg, q); err == nil {
+		t.Fatal("the cancelled window succeeded")
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		recs = statusMessages(broker, cfg.StatusTopic)
+		if n := len(recs); n >= 3 && recs[n-1].State == "lost" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no will after a window without DISCONNECT: %+v", recs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	second := recs[1]
+	if second.State != "connected" || second.PreviousWindow == nil || second.PreviousWindow.Outcome != "ok" ||
+		second.PreviousWindow.Acked != 20 || second.Month.Windows != 1 {
+		t.Errorf("second window's record %+v", second)
+	}
+}
