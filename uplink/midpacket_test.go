@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/nbiot-uploader/uploader/uplink/brokertest"
 	"github.com/nbiot-uploader/uploader/uplink/modem"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // A window that dies (SIGKILL, a board reset with the modem still powered)
@@ -80,7 +80,7 @@ func TestWindowAfterDeathMidPublish(t *testing.T) {
 			dieMidPublish(t, sim, cfg, big, !tt.atBoundary, tt.mark)
 			died := time.Now()
 
-			var logs syncBuffer
+			var logs testkit.SyncBuffer
 			cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			cfg.Trace = cfg.Logger
 			sum, err := uplink.RunWindow(context.Background(), cfg, q)
@@ -268,24 +268,6 @@ func runCommand(t *testing.T, command string) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for a logger written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A live window whose PUBLISH of 1,470 bytes stops after its first chunk
 // because the module's prompt for the last 10 bytes comes late: the module
 // then takes the next 10 bytes it hears as the end of that PUBLISH. The
@@ -321,7 +303,7 @@ func TestWindowSplitWriteLostPrompt(t *testing.T) {
 				cfg.Power.On, cfg.Power.Off, _ = fakeGPIO(t, sim)
 				cfg.Power.BootWait = 200 * time.Millisecond
 			}
-			var logs syncBuffer
+			var logs testkit.SyncBuffer
 			cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			cfg.Trace = cfg.Logger
 
