@@ -20,6 +20,7 @@ import (
 	"github.com/nbiot-uploader/uploader/uplink/brokertest"
 	"github.com/nbiot-uploader/uploader/uplink/modem"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
+	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
 	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
@@ -61,7 +62,7 @@ func TestWindowAfterDeathMidPublish(t *testing.T) {
 			broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword})
 			simCfg := modemsim.Fast()
 			simCfg.StartPoweredOff = tt.powerSwitch
-			sim := startSim(t, simCfg)
+			sim := simtest.Start(t, simCfg)
 			q, dir := openQueue(t)
 			big := queue.Record{Topic: "sites/s7/spectrum", Payload: bigReading(2500), QoS: 1}
 			if _, err := q.Enqueue(big); err != nil {
@@ -286,7 +287,7 @@ func TestWindowSplitWriteLostPrompt(t *testing.T) {
 			simCfg := modemsim.Fast()
 			simCfg.Faults.LatePromptOn = 3 // CONNECT, the PUBLISH's first chunk, its last 10 bytes
 			simCfg.StartPoweredOff = powerSwitch
-			sim := startSim(t, simCfg)
+			sim := simtest.Start(t, simCfg)
 			q, dir := openQueue(t)
 			cfg := modemConfig(sim, broker.Addr(), dir)
 			cfg.MQTTVersion = codec.V311

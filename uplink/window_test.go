@@ -18,6 +18,7 @@ import (
 	"github.com/nbiot-uploader/uploader/uplink"
 	"github.com/nbiot-uploader/uploader/uplink/brokertest"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
+	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
 	"github.com/nbiot-uploader/uploader/uplink/session"
 )
 
@@ -34,16 +35,6 @@ func startBroker(t *testing.T, opts brokertest.Options) *brokertest.Broker {
 	}
 	t.Cleanup(func() { b.Close() })
 	return b
-}
-
-func startSim(t *testing.T, cfg modemsim.Config) *modemsim.Sim {
-	t.Helper()
-	sim, err := modemsim.Start(cfg)
-	if err != nil {
-		t.Fatalf("start simulator: %v", err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	return sim
 }
 
 func openQueue(t *testing.T) (*queue.Queue, string) {
@@ -129,7 +120,7 @@ func TestWindowDeliversEverything(t *testing.T) {
 		for _, qos := range []byte{0, 1, 2} {
 			t.Run(fmt.Sprintf("mqtt%s/qos%d", v, qos), func(t *testing.T) {
 				broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword})
-				sim := startSim(t, modemsim.Fast())
+				sim := simtest.Start(t, modemsim.Fast())
 				q, dir := openQueue(t)
 				const n = 120
 				payloads := enqueueReadings(t, q, n, qos)
@@ -186,7 +177,7 @@ func TestWindowDeliversEverything(t *testing.T) {
 // of them never leaves the broker holding half a PUBLISH.
 func TestWindowPacksChunksOnPacketBoundaries(t *testing.T) {
 	broker := startBroker(t, brokertest.Options{})
-	sim := startSim(t, modemsim.Fast())
+	sim := simtest.Start(t, modemsim.Fast())
 	q, dir := openQueue(t)
 	enqueueReadings(t, q, 500, 1)
 	cfg := modemConfig(sim, broker.Addr(), dir)
@@ -249,7 +240,7 @@ func TestWindowSeqProperty(t *testing.T) {
 	for _, noSeq := range []bool{false, true} {
 		q, dir := openQueue(t)
 		enqueueReadings(t, q, 20, 1)
-		cfg := modemConfig(startSim(t, modemsim.Fast()), broker.Addr(), dir)
+		cfg := modemConfig(simtest.Start(t, modemsim.Fast()), broker.Addr(), dir)
 		cfg.MQTTVersion = codec.V5
 		cfg.NoSeq = noSeq
 		cfg.ClientID = fmt.Sprintf("site-seq-%v", noSeq)
@@ -281,7 +272,7 @@ func TestWindowTLS(t *testing.T) {
 			enqueueReadings(t, q, 30, 1)
 			var cfg uplink.Config
 			if transport == uplink.TransportModem {
-				cfg = modemConfig(startSim(t, modemsim.Fast()), broker.Addr(), dir)
+				cfg = modemConfig(simtest.Start(t, modemsim.Fast()), broker.Addr(), dir)
 			} else {
 				cfg = uplink.Defaults()
 				cfg.Transport = uplink.TransportTCP
@@ -300,7 +291,7 @@ func TestWindowTLS(t *testing.T) {
 	t.Run("records fit chunks", func(t *testing.T) {
 		q, dir := openQueue(t)
 		enqueueReadings(t, q, 600, 1)
-		sim := startSim(t, modemsim.Fast())
+		sim := simtest.Start(t, modemsim.Fast())
 		cfg := modemConfig(sim, broker.Addr(), dir)
 		cfg.TLS = uplink.TLSConfig{Enabled: true, CAFile: ca.caFile, CertFile: ca.clientCert, KeyFile: ca.clientKey, ServerName: "broker.test"}
 		cfg.InFlight = 1000 // so acknowledgements never cut a chunk short
@@ -327,7 +318,7 @@ func TestWindowTLS(t *testing.T) {
 		other := newTestCA(t)
 		q, dir := openQueue(t)
 		enqueueReadings(t, q, 5, 1)
-		cfg := modemConfig(startSim(t, modemsim.Fast()), broker.Addr(), dir)
+		cfg := modemConfig(simtest.Start(t, modemsim.Fast()), broker.Addr(), dir)
 		cfg.TLS = uplink.TLSConfig{Enabled: true, CAFile: other.caFile, ServerName: "broker.test"}
 		_, err := uplink.RunWindow(context.Background(), cfg, q)
 		var se *uplink.StepError
@@ -366,7 +357,7 @@ func TestWindowFailures(t *testing.T) {
 			broker := startBroker(t, brokertest.Options{})
 			cfgSim := modemsim.Fast()
 			cfgSim.Faults = tt.faults
-			sim := startSim(t, cfgSim)
+			sim := simtest.Start(t, cfgSim)
 			q, dir := openQueue(t)
 			const n = 200
 			enqueueReadings(t, q, n, 1)
@@ -407,7 +398,7 @@ func TestWindowFailures(t *testing.T) {
 				t.Error("radio left on after the failed window")
 			}
 			// The next window, on a healthy module, delivers the rest.
-			sim2 := startSim(t, modemsim.Fast())
+			sim2 := simtest.Start(t, modemsim.Fast())
 			cfg2 := modemConfig(sim2, broker.Addr(), dir)
 			sum2, err := uplink.RunWindow(context.Background(), cfg2, q)
 			if err != nil {
@@ -432,7 +423,7 @@ func TestWindowRefusedLogin(t *testing.T) {
 	broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword})
 	for _, v := range []codec.Version{codec.V311, codec.V5} {
 		t.Run(v.String(), func(t *testing.T) {
-			sim := startSim(t, modemsim.Fast())
+			sim := simtest.Start(t, modemsim.Fast())
 			q, dir := openQueue(t)
 			enqueueReadings(t, q, 50, 1)
 			cfg := modemConfig(sim, broker.Addr(), dir)
@@ -464,7 +455,7 @@ func TestWindowBrokerDown(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens there now
-	sim := startSim(t, modemsim.Fast())
+	sim := simtest.Start(t, modemsim.Fast())
 	q, dir := openQueue(t)
 	enqueueReadings(t, q, 10, 1)
 	_, err = uplink.RunWindow(context.Background(), modemConfig(sim, addr, dir), q)
@@ -481,7 +472,7 @@ func TestWindowCancelledSwitchesRadioOff(t *testing.T) {
 	broker := startBroker(t, brokertest.Options{})
 	cfgSim := modemsim.Fast()
 	cfgSim.Faults = modemsim.Faults{NoRegistration: true}
-	sim := startSim(t, cfgSim)
+	sim := simtest.Start(t, cfgSim)
 	q, dir := openQueue(t)
 	enqueueReadings(t, q, 10, 1)
 	cfg := modemConfig(sim, broker.Addr(), dir)
@@ -501,7 +492,7 @@ func TestWindowCancelledSwitchesRadioOff(t *testing.T) {
 }
 
 func TestModemLockBusy(t *testing.T) {
-	sim := startSim(t, modemsim.Fast())
+	sim := simtest.Start(t, modemsim.Fast())
 	q, dir := openQueue(t)
 	enqueueReadings(t, q, 3, 1)
 	cfg := modemConfig(sim, "127.0.0.1:1", dir)
@@ -579,7 +570,7 @@ func TestWindowPowerSwitch(t *testing.T) {
 	broker := startBroker(t, brokertest.Options{})
 	simCfg := modemsim.Fast()
 	simCfg.StartPoweredOff = true
-	sim := startSim(t, simCfg)
+	sim := simtest.Start(t, simCfg)
 	on, off, flips := fakeGPIO(t, sim)
 	q, dir := openQueue(t)
 	enqueueReadings(t, q, 20, 1)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
 )
 
 // openPTY gives a terminal pair, so flush sees a terminal on stderr.
@@ -19,7 +21,7 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	t.Helper()
 	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
+		t.Fatalf("open a pseudo-terminal: %v", err)
 	}
 	master = os.NewFile(uintptr(fd), "/dev/ptmx")
 	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
@@ -39,7 +41,7 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 
 func TestFlushProgressOnTerminal(t *testing.T) {
 	broker := startBroker(t)
-	sim := startSim(t, "")
+	sim := simtest.StartFaults(t, "")
 	db := tempDB(t)
 	var lines strings.Builder
 	for i := 0; i < 400; i++ {

@@ -10,26 +10,9 @@ import (
 
 	"github.com/nbiot-uploader/uploader/uplink/brokertest"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
+	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
 	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
-
-func startSim(t *testing.T, faults string) *modemsim.Sim {
-	t.Helper()
-	cfg := modemsim.Fast()
-	if faults != "" {
-		f, err := modemsim.ParseFaults(faults)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Faults = f
-	}
-	sim, err := modemsim.Start(cfg)
-	if err != nil {
-		t.Fatalf("simulator: %v", err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	return sim
-}
 
 func startBroker(t *testing.T) *brokertest.Broker {
 	t.Helper()
@@ -43,7 +26,7 @@ func startBroker(t *testing.T) *brokertest.Broker {
 
 func TestFlushThroughSimulator(t *testing.T) {
 	broker := startBroker(t)
-	sim := startSim(t, "")
+	sim := simtest.StartFaults(t, "")
 	db := tempDB(t)
 	if code, _, e := runApp(t, "1\n2\n3\n4\n5\n", "enqueue", "--db", db, "--topic", "s/1/t", "--lines"); code != 0 {
 		t.Fatal(e)
@@ -74,7 +57,7 @@ func TestFlushThroughSimulator(t *testing.T) {
 
 func TestFlushFailureExitsOne(t *testing.T) {
 	broker := startBroker(t)
-	sim := startSim(t, "connect-fail")
+	sim := simtest.StartFaults(t, "connect-fail")
 	db := tempDB(t)
 	if code, _, e := runApp(t, "", "enqueue", "--db", db, "--topic", "a", "x"); code != 0 {
 		t.Fatal(e)
@@ -108,7 +91,7 @@ func TestDemo(t *testing.T) {
 }
 
 func TestModemCheckAndAT(t *testing.T) {
-	sim := startSim(t, "")
+	sim := simtest.StartFaults(t, "")
 	db := tempDB(t)
 	code, out, stderr := runApp(t, "", "modem", "check", "--db", db, "--device", sim.Path())
 	if code != 0 {
@@ -135,11 +118,7 @@ func TestModemCheckAndAT(t *testing.T) {
 func TestModemCheckWeakSignal(t *testing.T) {
 	cfg := modemsim.Fast()
 	cfg.CSQ = 9
-	sim, err := modemsim.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := simtest.Start(t, cfg)
 	code, out, _ := runApp(t, "", "modem", "check", "--db", tempDB(t), "--device", sim.Path())
 	if code != 1 || !strings.Contains(out, "re-aim the antenna") {
 		t.Errorf("weak signal: exit %d\n%s", code, out)
@@ -180,7 +159,7 @@ func TestSimulateCommand(t *testing.T) {
 // off) when its context is cancelled, as SIGTERM does.
 func TestRunDaemon(t *testing.T) {
 	broker := startBroker(t)
-	sim := startSim(t, "")
+	sim := simtest.StartFaults(t, "")
 	db := tempDB(t)
 	if code, _, e := runApp(t, "a\nb\nc\n", "enqueue", "--db", db, "--topic", "s/1", "--lines"); code != 0 {
 		t.Fatal(e)

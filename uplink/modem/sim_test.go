@@ -12,6 +12,7 @@ import (
 
 	"github.com/nbiot-uploader/uploader/uplink/modem"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
+	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
 )
 
 // echoListener serves a loopback TCP echo until the test ends.
@@ -50,11 +51,7 @@ func echoListener(t testing.TB) (host string, port int) {
 // go.bug.st/serial, as on a board.
 func startSim(t testing.TB, cfg modemsim.Config, opts modem.Options) (*modemsim.Sim, *modem.Modem) {
 	t.Helper()
-	sim, err := modemsim.Start(cfg)
-	if err != nil {
-		t.Skipf("simulator: %v", err)
-	}
-	t.Cleanup(func() { sim.Close() })
+	sim := simtest.Start(t, cfg)
 	port, err := modem.OpenSerial(sim.Path(), 115200)
 	if err != nil {
 		t.Fatalf("OpenSerial: %v", err)
