@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
 	"github.com/nbiot-uploader/uploader/uplink/session"
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 const (
@@ -449,16 +449,11 @@ func TestWindowRefusedLogin(t *testing.T) {
 }
 
 func TestWindowBrokerDown(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // nothing listens there now
+	addr := testkit.ClosedAddr(t) // nothing listens there now
 	sim := simtest.Start(t, modemsim.Fast())
 	q, dir := openQueue(t)
 	enqueueReadings(t, q, 10, 1)
-	_, err = uplink.RunWindow(context.Background(), modemConfig(sim, addr, dir), q)
+	_, err := uplink.RunWindow(context.Background(), modemConfig(sim, addr, dir), q)
 	var se *uplink.StepError
 	if !errors.As(err, &se) || se.Step != uplink.StepTCPConnect {
 		t.Fatalf("err = %v, want a tcp connect step error", err)

@@ -13,15 +13,13 @@ import (
 	"github.com/nbiot-uploader/uploader/uplink/modem"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // echoListener serves a loopback TCP echo until the test ends.
 func echoListener(t testing.TB) (host string, port int) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testkit.Listen(t)
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
 		ln.Close()

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // testTimeout bounds every wait in the tests; the fast profile answers in
@@ -148,10 +150,7 @@ type broker struct {
 
 func newBroker(t testing.TB) *broker {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
+	ln := testkit.Listen(t)
 	b := &broker{t: t, ln: ln, conns: make(chan net.Conn, 8)}
 	go func() {
 		for {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nbiot-uploader/uploader/codec"
 	"github.com/nbiot-uploader/uploader/uplink/session"
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // startScripted serves one connection on 127.0.0.1: it reads the client's
@@ -19,10 +20,7 @@ import (
 // (and discarding) until the client goes away.
 func startScripted(t *testing.T, reply []byte, closeAfter bool) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
+	ln := testkit.Listen(t)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
