@@ -1,6 +1,7 @@
 package uplink_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +23,7 @@ import (
 	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
 	"github.com/nbiot-uploader/uploader/uplink/session"
 	"github.com/nbiot-uploader/uploader/uplink/testkit"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -521,44 +525,77 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// fakeGPIO plays a board's power switch: the configured shell commands write
-// 1 or 0 to a file, and the switch powers the simulated module accordingly.
+// fakeGPIO plays a board's power switch. The configured shell commands
+// write 1 or 0 to a request FIFO and then block reading an acknowledgement
+// FIFO; the switch reads the request, powers the simulated module on or off
+// and only then acknowledges, so a command returns once the switch has
+// acted, as a GPIO write does, with no polling and no sleep on either side.
 func fakeGPIO(t *testing.T, sim *modemsim.Sim) (on, off string, flips func() []string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "gpio-value")
-	ctx, cancel := context.WithCancel(context.Background())
-	var mu = make(chan struct{}, 1)
-	mu <- struct{}{}
-	var seen []string
+	dir := t.TempDir()
+	reqPath, ackPath := filepath.Join(dir, "gpio-req"), filepath.Join(dir, "gpio-ack")
+	for _, p := range []string{reqPath, ackPath} {
+		if err := unix.Mkfifo(p, 0o600); err != nil {
+			t.Fatalf("mkfifo %s: %v", p, err)
+		}
+	}
+	// Read-write, so the switch never sees end-of-file between commands
+	// and the open does not wait for a writer.
+	req, err := os.OpenFile(reqPath, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		last := ""
-		for ctx.Err() == nil {
-			b, _ := os.ReadFile(path)
-			v := string(bytes.TrimSpace(b))
-			if v != last && v != "" {
-				<-mu
-				seen = append(seen, v)
-				mu <- struct{}{}
-				if v == "1" {
-					sim.PowerOn()
-				} else {
-					sim.PowerOff()
-				}
-				last = v
+		lines := bufio.NewScanner(req)
+		for lines.Scan() {
+			v := strings.TrimSpace(lines.Text())
+			switch v {
+			case "1":
+				sim.PowerOn()
+			case "0":
+				sim.PowerOff()
+			default: // "stop" from the cleanup
+				return
 			}
-			time.Sleep(5 * time.Millisecond)
+			mu.Lock()
+			seen = append(seen, v)
+			mu.Unlock()
+			// Opening for writing waits until the command opens the FIFO
+			// to read its acknowledgement.
+			ack, err := os.OpenFile(ackPath, os.O_WRONLY, 0)
+			if err != nil {
+				return
+			}
+			_, _ = ack.WriteString("ok\n")
+			ack.Close()
 		}
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		// A command killed before it read its acknowledgement leaves the
+		// switch waiting in the open above: be that reader.
+		unblock, err := os.OpenFile(ackPath, os.O_RDONLY|unix.O_NONBLOCK, 0)
+		if err == nil {
+			defer unblock.Close()
+		}
+		_, _ = req.WriteString("stop\n")
+		<-done
+		req.Close()
+	})
 	flips = func() []string {
-		<-mu
-		defer func() { mu <- struct{}{} }()
+		mu.Lock()
+		defer mu.Unlock()
 		return append([]string(nil), seen...)
 	}
-	// The commands wait until the switch has acted, as a GPIO write would.
-	return "echo 1 > " + path + " && sleep 0.05", "echo 0 > " + path + " && sleep 0.05", flips
+	command := func(v string) string {
+		return "echo " + v + " > " + reqPath + " && read ack < " + ackPath
+	}
+	return command("1"), command("0"), flips
 }
 
 func TestWindowPowerSwitch(t *testing.T) {
