@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -127,12 +126,15 @@ func TestModemCheckWeakSignal(t *testing.T) {
 
 func TestSimulateCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb bytes.Buffer
+	var out, errb testkit.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"uploader", "simulate", "--faults", "garbage=5"}, strings.NewReader(""), &out, &errb)
 	}()
-	time.Sleep(300 * time.Millisecond)
+	// The device path is the simulator's first line: it is serving.
+	if !out.WaitFor("\n", 10*time.Second) {
+		t.Fatalf("simulate printed no device path; stderr: %s", errb.String())
+	}
 	cancel()
 	select {
 	case code := <-done:
@@ -172,12 +174,8 @@ func TestRunDaemon(t *testing.T) {
 		done <- run(ctx, []string{"uploader", "run", "--db", db, "--device", sim.Path(), "--broker", broker.Addr(),
 			"--username", "u", "--password", "pw", "--apn", "iot", "--schedule", "@every 1s"}, strings.NewReader(""), &out, &errb)
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(errb.String(), "window done") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no window done; log:\n%s", errb.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !errb.WaitFor("window done", 20*time.Second) {
+		t.Fatalf("no window done; log:\n%s", errb.String())
 	}
 	if !broker.WaitCount(3, 5*time.Second) {
 		t.Fatalf("daemon delivered %d of 3", broker.Count())
