@@ -122,7 +122,7 @@ func (b *strictBroker) serve(ln net.Listener) {
 	go func() {
 		defer close(writerDone)
 		for p := range out {
-			time.Sleep(p.delay)
+			time.Sleep(p.delay) // a slow broker, as the test configured
 			if p.before != nil {
 				p.before()
 			}
