@@ -47,6 +47,11 @@ func (b *SyncBuffer) Since(off int) string {
 	return string(b.buf.Bytes()[min(max(off, 0), b.buf.Len()):])
 }
 
+// Changed returns a channel that is closed by the next Write, for a test
+// that waits on the buffer and on something else at once (a process's
+// exit). Take it before checking the contents, so no write is missed.
+func (b *SyncBuffer) Changed() <-chan struct{} { return b.written.changed() }
+
 // WaitFor waits until the buffer contains sub and reports whether it did
 // within timeout. It wakes on each write, not on a timer.
 func (b *SyncBuffer) WaitFor(sub string, timeout time.Duration) bool {

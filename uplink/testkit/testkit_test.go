@@ -45,6 +45,14 @@ func TestSyncBufferWaitFor(t *testing.T) {
 	if got := b.Since(1 << 20); got != "" {
 		t.Errorf("Since past the end = %q", got)
 	}
+	changed := b.Changed()
+	select {
+	case <-changed:
+		t.Error("Changed closed before a write")
+	default:
+	}
+	fmt.Fprint(&b, "x")
+	Recv(t, changed, 10*time.Second, "close of Changed after a write")
 }
 
 // Ensure a wait that is never satisfied ends at its deadline with false.

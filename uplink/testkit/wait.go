@@ -14,14 +14,21 @@ const pollTick = 5 * time.Millisecond
 // Notifier or a SyncBuffer exists, wait on that instead. The timeout is a
 // safety net, not a measurement: make it generous (seconds).
 func WaitUntil(timeout time.Duration, cond func() bool) bool {
+	return PollEvery(pollTick, timeout, cond)
+}
+
+// PollEvery is WaitUntil with its own tick: coarser for a condition that
+// is costly to check (one that runs a process), finer where a test races
+// a process on purpose (fault injection at a precise moment).
+func PollEvery(tick, timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(pollTick)
-	defer tick.Stop()
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
 			return cond()
 		}
-		<-tick.C
+		<-ticker.C
 	}
 	return true
 }

@@ -96,6 +96,32 @@ func childEnv(extra []string) []string {
 	return append(env, extra...)
 }
 
+// waitOutput waits until cond holds on what p wrote to out (its stdout or
+// stderr buffer), p exits, or timeout passes, and reports whether cond
+// held. It wakes on each write and on the exit, never on a timer.
+func (p *proc) waitOutput(out *testkit.SyncBuffer, timeout time.Duration, cond func(string) bool) bool {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		changed := out.Changed()
+		if cond(out.String()) {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-p.done:
+			return cond(out.String())
+		case <-timer.C:
+			return cond(out.String())
+		}
+	}
+}
+
+// waitStderr is waitOutput on p's stderr for the text want.
+func (p *proc) waitStderr(want string, timeout time.Duration) bool {
+	return p.waitOutput(&p.stderr, timeout, func(s string) bool { return strings.Contains(s, want) })
+}
+
 func (p *proc) exited() bool {
 	select {
 	case <-p.done:
