@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // Ensure a held queue lock makes callers wait and then fail with a BusyError naming the path.
@@ -112,16 +114,17 @@ func TestConcurrentEnqueuers(t *testing.T) {
 	}
 	// Drain concurrently, the way the daemon does.
 	var acked []uint64
-	for len(acked) < writers*each {
+	drainOnce := func() bool {
 		batch := mustRead(t, drain, 0, 10, 0)
 		if err := drain.Ack(seqsOf(batch)); err != nil {
 			t.Fatal(err)
 		}
 		acked = append(acked, seqsOf(batch)...)
-		if len(batch) == 0 {
-			time.Sleep(time.Millisecond)
-		}
+		return len(acked) >= writers*each
 	}
+	// An empty read means the writers are behind: check again on the next
+	// tick, and give up (failing) only if they stop altogether.
+	testkit.Eventually(t, time.Minute, drainOnce, "the writers' records were not all drained")
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
@@ -156,16 +159,14 @@ func TestGateLetsWaiterIn(t *testing.T) {
 				return
 			}
 			holderOps.Add(1)
-			time.Sleep(time.Millisecond) // one short transaction
+			time.Sleep(time.Millisecond) // one short transaction: the holder's work, not a wait
 			if err := lock.release(); err != nil {
 				holderDone <- err
 				return
 			}
 		}
 	}()
-	for holderOps.Load() < 3 { // let the holder get going
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, func() bool { return holderOps.Load() >= 3 }, "the holder did not take the lock three times")
 	var overtaken []int64
 	for range 50 {
 		before := holderOps.Load()
@@ -177,7 +178,7 @@ func TestGateLetsWaiterIn(t *testing.T) {
 		if err := lock.release(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond) // the waiter's pace between attempts, not a wait for an event
 	}
 	close(stop)
 	if err := <-holderDone; err != nil {

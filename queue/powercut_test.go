@@ -123,6 +123,8 @@ func runAndKillChild(t *testing.T, path string, kill int, rng *rand.Rand) []stri
 		_ = cmd.Process.Kill()
 		t.Fatalf("kill %d: child never became ready", kill)
 	}
+	// A random point in the child's work to cut the power at: the sleep
+	// is the test's randomised timing, not a wait for an event.
 	time.Sleep(time.Duration(rng.IntN(25_000)) * time.Microsecond)
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/nbiot-uploader/uploader/uplink/brokertest"
 	"github.com/nbiot-uploader/uploader/uplink/fault"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
+	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
 )
 
 // Two windows on one queue never run at once, whatever the transport: the
@@ -106,7 +107,7 @@ func TestEmptyWindowSkipsTheRadio(t *testing.T) {
 	broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword})
 	cfg0 := modemsim.Fast()
 	cfg0.StartRadioOff = true
-	sim := startSim(t, cfg0)
+	sim := simtest.Start(t, cfg0)
 	q, dir := openQueue(t)
 	cfg := modemConfig(sim, broker.Addr(), dir)
 	sum, err := uplink.RunWindow(context.Background(), cfg, q)
@@ -137,7 +138,7 @@ func TestEmptyWindowSkipsTheRadio(t *testing.T) {
 // on; with a power switch it cuts the supply without a word to the module.
 func TestSwitchRadioOffAtStartUp(t *testing.T) {
 	t.Run("AT+CFUN=0", func(t *testing.T) {
-		sim := startSim(t, modemsim.Fast()) // boots with CFUN=1
+		sim := simtest.Start(t, modemsim.Fast()) // boots with CFUN=1
 		_, dir := openQueue(t)
 		cfg := modemConfig(sim, "127.0.0.1:1", dir)
 		if !sim.RadioOn() {
@@ -152,7 +153,7 @@ func TestSwitchRadioOffAtStartUp(t *testing.T) {
 		}
 	})
 	t.Run("power switch", func(t *testing.T) {
-		sim := startSim(t, modemsim.Fast())
+		sim := simtest.Start(t, modemsim.Fast())
 		_, dir := openQueue(t)
 		cfg := modemConfig(sim, "127.0.0.1:1", dir)
 		on, off, flips := fakeGPIO(t, sim)
@@ -179,7 +180,7 @@ func TestSwitchRadioOffAtStartUp(t *testing.T) {
 // keep-alive; without one it waits.
 func TestWithModemHonoursAnInterruptedSend(t *testing.T) {
 	t.Run("power switch cycles", func(t *testing.T) {
-		sim := startSim(t, modemsim.Fast())
+		sim := simtest.Start(t, modemsim.Fast())
 		_, dir := openQueue(t)
 		cfg := modemConfig(sim, "127.0.0.1:1", dir)
 		on, off, flips := fakeGPIO(t, sim)
@@ -202,7 +203,7 @@ func TestWithModemHonoursAnInterruptedSend(t *testing.T) {
 		checkNoMark(t, cfg.LockPath)
 	})
 	t.Run("no switch waits", func(t *testing.T) {
-		sim := startSim(t, modemsim.Fast())
+		sim := simtest.Start(t, modemsim.Fast())
 		_, dir := openQueue(t)
 		cfg := modemConfig(sim, "127.0.0.1:1", dir)
 		if err := uplink.MarkMidPacket(cfg.LockPath, time.Hour); err != nil {

@@ -9,9 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +21,8 @@ import (
 	"github.com/nbiot-uploader/uploader/uplink/brokertest"
 	"github.com/nbiot-uploader/uploader/uplink/modem"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
+	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // A window that dies (SIGKILL, a board reset with the modem still powered)
@@ -61,7 +63,7 @@ func TestWindowAfterDeathMidPublish(t *testing.T) {
 			broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword})
 			simCfg := modemsim.Fast()
 			simCfg.StartPoweredOff = tt.powerSwitch
-			sim := startSim(t, simCfg)
+			sim := simtest.Start(t, simCfg)
 			q, dir := openQueue(t)
 			big := queue.Record{Topic: "sites/s7/spectrum", Payload: bigReading(2500), QoS: 1}
 			if _, err := q.Enqueue(big); err != nil {
@@ -80,7 +82,7 @@ func TestWindowAfterDeathMidPublish(t *testing.T) {
 			dieMidPublish(t, sim, cfg, big, !tt.atBoundary, tt.mark)
 			died := time.Now()
 
-			var logs syncBuffer
+			var logs testkit.SyncBuffer
 			cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			cfg.Trace = cfg.Logger
 			sum, err := uplink.RunWindow(context.Background(), cfg, q)
@@ -268,24 +270,6 @@ func runCommand(t *testing.T, command string) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for a logger written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A live window whose PUBLISH of 1,470 bytes stops after its first chunk
 // because the module's prompt for the last 10 bytes comes late: the module
 // then takes the next 10 bytes it hears as the end of that PUBLISH. The
@@ -304,7 +288,7 @@ func TestWindowSplitWriteLostPrompt(t *testing.T) {
 			simCfg := modemsim.Fast()
 			simCfg.Faults.LatePromptOn = 3 // CONNECT, the PUBLISH's first chunk, its last 10 bytes
 			simCfg.StartPoweredOff = powerSwitch
-			sim := startSim(t, simCfg)
+			sim := simtest.Start(t, simCfg)
 			q, dir := openQueue(t)
 			cfg := modemConfig(sim, broker.Addr(), dir)
 			cfg.MQTTVersion = codec.V311
@@ -321,7 +305,7 @@ func TestWindowSplitWriteLostPrompt(t *testing.T) {
 				cfg.Power.On, cfg.Power.Off, _ = fakeGPIO(t, sim)
 				cfg.Power.BootWait = 200 * time.Millisecond
 			}
-			var logs syncBuffer
+			var logs testkit.SyncBuffer
 			cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			cfg.Trace = cfg.Logger
 
@@ -334,11 +318,7 @@ func TestWindowSplitWriteLostPrompt(t *testing.T) {
 			}
 			// The simulator acts on the power switch once its late prompt
 			// is out; a real module loses its supply at once.
-			deadline := time.Now().Add(modemsim.LatePromptDelay)
-			for sim.RadioOn() && time.Now().Before(deadline) {
-				time.Sleep(10 * time.Millisecond)
-			}
-			if sim.RadioOn() {
+			if !testkit.WaitUntil(modemsim.LatePromptDelay+10*time.Second, func() bool { return !sim.RadioOn() }) {
 				t.Errorf("radio left on\n%s", logs.String())
 			}
 			// The next window delivers the reading, once and whole.
@@ -346,14 +326,31 @@ func TestWindowSplitWriteLostPrompt(t *testing.T) {
 			if _, err := uplink.RunWindow(context.Background(), cfg, q); err != nil {
 				t.Fatalf("next window: %v", err)
 			}
-			broker.WaitCount(1, 5*time.Second)
-			time.Sleep(200 * time.Millisecond)
+			// A marker reading in one more window under the same client
+			// identifier: once it is routed, the broker has taken that
+			// session over from the windows before, so a stray or second
+			// copy of the big reading would have been routed already.
+			marker := queue.Record{Topic: "sites/s7/marker", QoS: 1, Payload: []byte("marker")}
+			if _, err := q.Enqueue(marker); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := uplink.RunWindow(context.Background(), cfg, q); err != nil {
+				t.Fatalf("marker window: %v", err)
+			}
+			if !testkit.WaitUntil(10*time.Second, func() bool { return slices.ContainsFunc(broker.Messages(), isMarker) }) {
+				t.Fatalf("the marker reading was not routed; messages: %d", broker.Count())
+			}
+			n := 0
 			for _, m := range broker.Messages() {
+				if isMarker(m) {
+					continue
+				}
+				n++
 				if !bytes.Equal(m.Payload, big.Payload) {
 					t.Errorf("garbled delivery on %s: %d bytes ending %q", m.Topic, len(m.Payload), m.Payload[max(0, len(m.Payload)-16):])
 				}
 			}
-			if n := broker.Count(); n != 1 {
+			if n != 1 {
 				t.Errorf("%d deliveries, want 1", n)
 			}
 			checkNoMark(t, cfg.LockPath)
@@ -378,3 +375,6 @@ func readingOfSize(t *testing.T, v codec.Version, topic string, size int) []byte
 	t.Fatalf("no payload makes a %d-byte PUBLISH", size)
 	return nil
 }
+
+// isMarker tells the marker reading of TestWindowSplitWriteLostPrompt.
+func isMarker(m brokertest.Message) bool { return m.Topic == "sites/s7/marker" }

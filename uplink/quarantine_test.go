@@ -13,6 +13,7 @@ import (
 	"github.com/nbiot-uploader/uploader/uplink"
 	"github.com/nbiot-uploader/uploader/uplink/brokertest"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
+	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
 )
 
 const deniedTopic = "sites/s7/denied"
@@ -42,7 +43,7 @@ func quarantined(t *testing.T, q *queue.Queue) []queue.QuarantinedRecord {
 // reason, and the next window has nothing left to send.
 func TestWindowQuarantinesRefusedRecord(t *testing.T) {
 	broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword, DenyPublish: []string{deniedTopic}})
-	sim := startSim(t, modemsim.Fast())
+	sim := simtest.Start(t, modemsim.Fast())
 	q, dir := openQueue(t)
 	enqueuePoison(t, q, "sites/s7/ok", deniedTopic, "sites/s7/ok")
 	cfg := modemConfig(sim, broker.Addr(), dir)
@@ -90,7 +91,7 @@ func TestWindowQuarantinesRefusedRecord(t *testing.T) {
 // record it was sent is not "ok".
 func TestWindowAllRefusedIsNotOK(t *testing.T) {
 	broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword, DenyPublish: []string{deniedTopic}})
-	sim := startSim(t, modemsim.Fast())
+	sim := simtest.Start(t, modemsim.Fast())
 	q, dir := openQueue(t)
 	enqueuePoison(t, q, deniedTopic, deniedTopic)
 	cfg := modemConfig(sim, broker.Addr(), dir)
@@ -126,7 +127,7 @@ func TestWindowAllRefusedIsNotOK(t *testing.T) {
 // see README "Delivery guarantee").
 func TestWindowMQTT311DeniedRecordIsNotDeleted(t *testing.T) {
 	broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword, DenyPublish: []string{deniedTopic}})
-	sim := startSim(t, modemsim.Fast())
+	sim := simtest.Start(t, modemsim.Fast())
 	q, dir := openQueue(t)
 	enqueuePoison(t, q, "sites/s7/ok", deniedTopic, "sites/s7/ok")
 	cfg := modemConfig(sim, broker.Addr(), dir)

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 func TestParseSchedule(t *testing.T) {
@@ -136,14 +138,17 @@ func TestDaemonEarlyWindow(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	var depth atomic.Int64
+	var depth, checks atomic.Int64
 	depth.Store(5)
 	started := make(chan struct{}, 1)
 	d := &Daemon{
 		Schedule:   s,
 		EarlyDepth: 10,
 		CheckEvery: 20 * time.Millisecond,
-		Depth:      func() (int64, error) { return depth.Load(), nil },
+		Depth: func() (int64, error) {
+			checks.Add(1)
+			return depth.Load(), nil
+		},
 		Window: func(context.Context) (Summary, error) {
 			started <- struct{}{}
 			cancel()
@@ -151,7 +156,9 @@ func TestDaemonEarlyWindow(t *testing.T) {
 		},
 	}
 	go d.Run(ctx)
-	time.Sleep(100 * time.Millisecond)
+	// Three depth checks below the threshold: the daemon has looked and
+	// decided, more than once, not to start a window.
+	testkit.Eventually(t, 5*time.Second, func() bool { return checks.Load() >= 3 }, "the daemon did not check the queue depth three times")
 	select {
 	case <-started:
 		t.Fatal("window started below the threshold")

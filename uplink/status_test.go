@@ -10,6 +10,7 @@ import (
 	"github.com/nbiot-uploader/uploader/uplink"
 	"github.com/nbiot-uploader/uploader/uplink/brokertest"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
+	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
 )
 
 func statusMessages(b *brokertest.Broker, topic string) []uplink.StatusRecord {
@@ -31,7 +32,7 @@ func statusMessages(b *brokertest.Broker, topic string) []uplink.StatusRecord {
 // window that ends without DISCONNECT leaves its will instead.
 func TestWindowPublishesStatusAndWill(t *testing.T) {
 	broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword})
-	sim := startSim(t, modemsim.Fast())
+	sim := simtest.Start(t, modemsim.Fast())
 	q, dir := openQueue(t)
 	enqueueReadings(t, q, 20, 1)
 	cfg := modemConfig(sim, broker.Addr(), dir)

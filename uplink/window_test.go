@@ -1,15 +1,17 @@
 package uplink_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +21,10 @@ import (
 	"github.com/nbiot-uploader/uploader/uplink/brokertest"
 	"github.com/nbiot-uploader/uploader/uplink/fault"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
+	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
 	"github.com/nbiot-uploader/uploader/uplink/session"
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -35,16 +40,6 @@ func startBroker(t *testing.T, opts brokertest.Options) *brokertest.Broker {
 	}
 	t.Cleanup(func() { b.Close() })
 	return b
-}
-
-func startSim(t *testing.T, cfg modemsim.Config) *modemsim.Sim {
-	t.Helper()
-	sim, err := modemsim.Start(cfg)
-	if err != nil {
-		t.Fatalf("start simulator: %v", err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	return sim
 }
 
 func openQueue(t *testing.T) (*queue.Queue, string) {
@@ -130,7 +125,7 @@ func TestWindowDeliversEverything(t *testing.T) {
 		for _, qos := range []byte{0, 1, 2} {
 			t.Run(fmt.Sprintf("mqtt%s/qos%d", v, qos), func(t *testing.T) {
 				broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword})
-				sim := startSim(t, modemsim.Fast())
+				sim := simtest.Start(t, modemsim.Fast())
 				q, dir := openQueue(t)
 				const n = 120
 				payloads := enqueueReadings(t, q, n, qos)
@@ -187,7 +182,7 @@ func TestWindowDeliversEverything(t *testing.T) {
 // of them never leaves the broker holding half a PUBLISH.
 func TestWindowPacksChunksOnPacketBoundaries(t *testing.T) {
 	broker := startBroker(t, brokertest.Options{})
-	sim := startSim(t, modemsim.Fast())
+	sim := simtest.Start(t, modemsim.Fast())
 	q, dir := openQueue(t)
 	enqueueReadings(t, q, 500, 1)
 	cfg := modemConfig(sim, broker.Addr(), dir)
@@ -250,7 +245,7 @@ func TestWindowSeqProperty(t *testing.T) {
 	for _, noSeq := range []bool{false, true} {
 		q, dir := openQueue(t)
 		enqueueReadings(t, q, 20, 1)
-		cfg := modemConfig(startSim(t, modemsim.Fast()), broker.Addr(), dir)
+		cfg := modemConfig(simtest.Start(t, modemsim.Fast()), broker.Addr(), dir)
 		cfg.MQTTVersion = codec.V5
 		cfg.NoSeq = noSeq
 		cfg.ClientID = fmt.Sprintf("site-seq-%v", noSeq)
@@ -282,7 +277,7 @@ func TestWindowTLS(t *testing.T) {
 			enqueueReadings(t, q, 30, 1)
 			var cfg uplink.Config
 			if transport == uplink.TransportModem {
-				cfg = modemConfig(startSim(t, modemsim.Fast()), broker.Addr(), dir)
+				cfg = modemConfig(simtest.Start(t, modemsim.Fast()), broker.Addr(), dir)
 			} else {
 				cfg = uplink.Defaults()
 				cfg.Transport = uplink.TransportTCP
@@ -301,7 +296,7 @@ func TestWindowTLS(t *testing.T) {
 	t.Run("records fit chunks", func(t *testing.T) {
 		q, dir := openQueue(t)
 		enqueueReadings(t, q, 600, 1)
-		sim := startSim(t, modemsim.Fast())
+		sim := simtest.Start(t, modemsim.Fast())
 		cfg := modemConfig(sim, broker.Addr(), dir)
 		cfg.TLS = uplink.TLSConfig{Enabled: true, CAFile: ca.caFile, CertFile: ca.clientCert, KeyFile: ca.clientKey, ServerName: "broker.test"}
 		cfg.InFlight = 1000 // so acknowledgements never cut a chunk short
@@ -328,7 +323,7 @@ func TestWindowTLS(t *testing.T) {
 		other := newTestCA(t)
 		q, dir := openQueue(t)
 		enqueueReadings(t, q, 5, 1)
-		cfg := modemConfig(startSim(t, modemsim.Fast()), broker.Addr(), dir)
+		cfg := modemConfig(simtest.Start(t, modemsim.Fast()), broker.Addr(), dir)
 		cfg.TLS = uplink.TLSConfig{Enabled: true, CAFile: other.caFile, ServerName: "broker.test"}
 		_, err := uplink.RunWindow(context.Background(), cfg, q)
 		var se *fault.StepError
@@ -367,7 +362,7 @@ func TestWindowFailures(t *testing.T) {
 			broker := startBroker(t, brokertest.Options{})
 			cfgSim := modemsim.Fast()
 			cfgSim.Faults = tt.faults
-			sim := startSim(t, cfgSim)
+			sim := simtest.Start(t, cfgSim)
 			q, dir := openQueue(t)
 			const n = 200
 			enqueueReadings(t, q, n, 1)
@@ -408,7 +403,7 @@ func TestWindowFailures(t *testing.T) {
 				t.Error("radio left on after the failed window")
 			}
 			// The next window, on a healthy module, delivers the rest.
-			sim2 := startSim(t, modemsim.Fast())
+			sim2 := simtest.Start(t, modemsim.Fast())
 			cfg2 := modemConfig(sim2, broker.Addr(), dir)
 			sum2, err := uplink.RunWindow(context.Background(), cfg2, q)
 			if err != nil {
@@ -433,7 +428,7 @@ func TestWindowRefusedLogin(t *testing.T) {
 	broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword})
 	for _, v := range []codec.Version{codec.V311, codec.V5} {
 		t.Run(v.String(), func(t *testing.T) {
-			sim := startSim(t, modemsim.Fast())
+			sim := simtest.Start(t, modemsim.Fast())
 			q, dir := openQueue(t)
 			enqueueReadings(t, q, 50, 1)
 			cfg := modemConfig(sim, broker.Addr(), dir)
@@ -459,16 +454,11 @@ func TestWindowRefusedLogin(t *testing.T) {
 }
 
 func TestWindowBrokerDown(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // nothing listens there now
-	sim := startSim(t, modemsim.Fast())
+	addr := testkit.ClosedAddr(t) // nothing listens there now
+	sim := simtest.Start(t, modemsim.Fast())
 	q, dir := openQueue(t)
 	enqueueReadings(t, q, 10, 1)
-	_, err = uplink.RunWindow(context.Background(), modemConfig(sim, addr, dir), q)
+	_, err := uplink.RunWindow(context.Background(), modemConfig(sim, addr, dir), q)
 	var se *fault.StepError
 	if !errors.As(err, &se) || se.Step != uplink.StepTCPConnect {
 		t.Fatalf("err = %v, want a tcp connect step error", err)
@@ -482,7 +472,7 @@ func TestWindowCancelledSwitchesRadioOff(t *testing.T) {
 	broker := startBroker(t, brokertest.Options{})
 	cfgSim := modemsim.Fast()
 	cfgSim.Faults = modemsim.Faults{NoRegistration: true}
-	sim := startSim(t, cfgSim)
+	sim := simtest.Start(t, cfgSim)
 	q, dir := openQueue(t)
 	enqueueReadings(t, q, 10, 1)
 	cfg := modemConfig(sim, broker.Addr(), dir)
@@ -502,7 +492,7 @@ func TestWindowCancelledSwitchesRadioOff(t *testing.T) {
 }
 
 func TestModemLockBusy(t *testing.T) {
-	sim := startSim(t, modemsim.Fast())
+	sim := simtest.Start(t, modemsim.Fast())
 	q, dir := openQueue(t)
 	enqueueReadings(t, q, 3, 1)
 	cfg := modemConfig(sim, "127.0.0.1:1", dir)
@@ -547,51 +537,84 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// fakeGPIO plays a board's power switch: the configured shell commands write
-// 1 or 0 to a file, and the switch powers the simulated module accordingly.
+// fakeGPIO plays a board's power switch. The configured shell commands
+// write 1 or 0 to a request FIFO and then block reading an acknowledgement
+// FIFO; the switch reads the request, powers the simulated module on or off
+// and only then acknowledges, so a command returns once the switch has
+// acted, as a GPIO write does, with no polling and no sleep on either side.
 func fakeGPIO(t *testing.T, sim *modemsim.Sim) (on, off string, flips func() []string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "gpio-value")
-	ctx, cancel := context.WithCancel(context.Background())
-	var mu = make(chan struct{}, 1)
-	mu <- struct{}{}
-	var seen []string
+	dir := t.TempDir()
+	reqPath, ackPath := filepath.Join(dir, "gpio-req"), filepath.Join(dir, "gpio-ack")
+	for _, p := range []string{reqPath, ackPath} {
+		if err := unix.Mkfifo(p, 0o600); err != nil {
+			t.Fatalf("mkfifo %s: %v", p, err)
+		}
+	}
+	// Read-write, so the switch never sees end-of-file between commands
+	// and the open does not wait for a writer.
+	req, err := os.OpenFile(reqPath, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		last := ""
-		for ctx.Err() == nil {
-			b, _ := os.ReadFile(path)
-			v := string(bytes.TrimSpace(b))
-			if v != last && v != "" {
-				<-mu
-				seen = append(seen, v)
-				mu <- struct{}{}
-				if v == "1" {
-					sim.PowerOn()
-				} else {
-					sim.PowerOff()
-				}
-				last = v
+		lines := bufio.NewScanner(req)
+		for lines.Scan() {
+			v := strings.TrimSpace(lines.Text())
+			switch v {
+			case "1":
+				sim.PowerOn()
+			case "0":
+				sim.PowerOff()
+			default: // "stop" from the cleanup
+				return
 			}
-			time.Sleep(5 * time.Millisecond)
+			mu.Lock()
+			seen = append(seen, v)
+			mu.Unlock()
+			// Opening for writing waits until the command opens the FIFO
+			// to read its acknowledgement.
+			ack, err := os.OpenFile(ackPath, os.O_WRONLY, 0)
+			if err != nil {
+				return
+			}
+			_, _ = ack.WriteString("ok\n")
+			ack.Close()
 		}
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		// A command killed before it read its acknowledgement leaves the
+		// switch waiting in the open above: be that reader.
+		unblock, err := os.OpenFile(ackPath, os.O_RDONLY|unix.O_NONBLOCK, 0)
+		if err == nil {
+			defer unblock.Close()
+		}
+		_, _ = req.WriteString("stop\n")
+		<-done
+		req.Close()
+	})
 	flips = func() []string {
-		<-mu
-		defer func() { mu <- struct{}{} }()
+		mu.Lock()
+		defer mu.Unlock()
 		return append([]string(nil), seen...)
 	}
-	// The commands wait until the switch has acted, as a GPIO write would.
-	return "echo 1 > " + path + " && sleep 0.05", "echo 0 > " + path + " && sleep 0.05", flips
+	command := func(v string) string {
+		return "echo " + v + " > " + reqPath + " && read ack < " + ackPath
+	}
+	return command("1"), command("0"), flips
 }
 
 func TestWindowPowerSwitch(t *testing.T) {
 	broker := startBroker(t, brokertest.Options{})
 	simCfg := modemsim.Fast()
 	simCfg.StartPoweredOff = true
-	sim := startSim(t, simCfg)
+	sim := simtest.Start(t, simCfg)
 	on, off, flips := fakeGPIO(t, sim)
 	q, dir := openQueue(t)
 	enqueueReadings(t, q, 20, 1)

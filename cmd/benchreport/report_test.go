@@ -3,16 +3,15 @@ package main
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/report.golden.md")
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
+)
 
 var (
 	testStart  = time.Date(2026, 11, 25, 15, 0, 0, 0, time.UTC)
@@ -68,19 +67,7 @@ func TestRenderGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "report.golden.md")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Errorf("report differs from %s (go test ./cmd/benchreport -update rewrites it):\n%s", golden, got)
-	}
+	testkit.Golden(t, filepath.Join("testdata", "report.golden.md"), []byte(got))
 }
 
 // replaceMetric rewrites one "value unit" pair of a benchmark's line.

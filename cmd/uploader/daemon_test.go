@@ -9,15 +9,17 @@ import (
 	"time"
 
 	"github.com/nbiot-uploader/uploader/queue"
+	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // startDaemon runs `uploader run` in-process until the returned stop is
 // called; stop cancels it, as SIGTERM does, and returns its exit code.
-func startDaemon(t *testing.T, args ...string) (log *syncBuffer, stop func() int) {
+func startDaemon(t *testing.T, args ...string) (log *testkit.SyncBuffer, stop func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	log = &syncBuffer{}
-	var out syncBuffer
+	log = &testkit.SyncBuffer{}
+	var out testkit.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, append([]string{"uploader", "run"}, args...), strings.NewReader(""), &out, log)
@@ -44,7 +46,7 @@ func startDaemon(t *testing.T, args ...string) (log *syncBuffer, stop func() int
 
 // waitLog waits until the log holds every one of want, or the daemon
 // exits, or a generous safety deadline passes.
-func waitLog(t *testing.T, log *syncBuffer, want ...string) {
+func waitLog(t *testing.T, log *testkit.SyncBuffer, want ...string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -98,7 +100,7 @@ func TestRunSwitchesRadioOffAtStartUp(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			broker := startBroker(t)
-			sim := startSim(t, "") // Fast boots powered, with CFUN=1
+			sim := simtest.StartFaults(t, "") // Fast boots powered, with CFUN=1
 			if !sim.PoweredOn() || !sim.RadioOn() {
 				t.Fatalf("the simulator did not boot with its radio on (powered %v, radio %v)", sim.PoweredOn(), sim.RadioOn())
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nbiot-uploader/uploader/queue"
 	"github.com/nbiot-uploader/uploader/uplink"
+	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
 )
 
 // windowSkips reads the skipped-window counts the queue holds.
@@ -32,7 +33,7 @@ func windowSkips(t *testing.T, db string) uplink.WindowSkips {
 // window anyway; an unknown policy is bad input.
 func TestFlushEmptyQueue(t *testing.T) {
 	broker := startBroker(t)
-	sim := startSim(t, "")
+	sim := simtest.StartFaults(t, "")
 	db := tempDB(t)
 	createEmptyQueue(t, db)
 	flush := func(extra ...string) (int, string, string) {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
 )
 
 // writeMidPacketMark leaves the mark a window that died in the middle of a
@@ -28,7 +30,7 @@ func writeMidPacketMark(t *testing.T, db string) string {
 // hour, so nothing the module hears can complete the PUBLISH the broker
 // holds part of, and it empties the mark.
 func TestModemCheckPowerCyclesAfterInterruptedSend(t *testing.T) {
-	sim := startSim(t, "")
+	sim := simtest.StartFaults(t, "")
 	ps := newPowerSwitch(t, sim)
 	db := tempDB(t)
 	mark := writeMidPacketMark(t, db)
@@ -71,7 +73,7 @@ func TestModemCheckPowerCyclesAfterInterruptedSend(t *testing.T) {
 // time, and a deadline that comes first ends it with the step named and
 // the mark left in place.
 func TestModemATWaitsOutInterruptedSend(t *testing.T) {
-	sim := startSim(t, "")
+	sim := simtest.StartFaults(t, "")
 	db := tempDB(t)
 	mark := writeMidPacketMark(t, db)
 	before, err := os.ReadFile(mark)

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
 )
 
 // writeSelfSigned writes a self-signed certificate and its key as PEM
@@ -58,7 +60,7 @@ func writeSelfSigned(t *testing.T, dir, name string) (certFile, keyFile string) 
 // naming the problem, the module hears not one byte (so no AT+CFUN=1), and
 // no queue file is created.
 func TestFlushPreflightErrorsExitTwoBeforeTheModem(t *testing.T) {
-	sim := startSim(t, "")
+	sim := simtest.StartFaults(t, "")
 	dir := t.TempDir()
 	certA, keyA := writeSelfSigned(t, dir, "a")
 	_, keyB := writeSelfSigned(t, dir, "b")

@@ -7,11 +7,13 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // openPTY gives a terminal pair, so flush sees a terminal on stderr.
@@ -19,7 +21,7 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	t.Helper()
 	fd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
+		t.Fatalf("open a pseudo-terminal: %v", err)
 	}
 	master = os.NewFile(uintptr(fd), "/dev/ptmx")
 	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
@@ -39,7 +41,7 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 
 func TestFlushProgressOnTerminal(t *testing.T) {
 	broker := startBroker(t)
-	sim := startSim(t, "")
+	sim := simtest.StartFaults(t, "")
 	db := tempDB(t)
 	var lines strings.Builder
 	for i := 0; i < 400; i++ {
@@ -49,32 +51,21 @@ func TestFlushProgressOnTerminal(t *testing.T) {
 		t.Fatal(e)
 	}
 	master, slave := openPTY(t)
-	var mu sync.Mutex
-	var screen bytes.Buffer
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := master.Read(buf)
-			mu.Lock()
-			screen.Write(buf[:n])
-			mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
+	var screen testkit.SyncBuffer
+	go func() { _, _ = io.Copy(&screen, master) }() // ends when the cleanup closes master
 	var out bytes.Buffer
 	code := run(context.Background(), []string{"uploader", "flush", "--db", db, "--device", sim.Path(), "--broker", broker.Addr(),
 		"--username", "u", "--password", "pw", "--apn", "iot", "--log-level", "warn"}, strings.NewReader(""), &out, slave)
 	if code != 0 {
 		t.Fatalf("flush exit %d: %s", code, out.String())
 	}
-	time.Sleep(100 * time.Millisecond)
-	mu.Lock()
-	got := screen.String()
-	mu.Unlock()
-	if !strings.Contains(got, "\r") || !strings.Contains(got, "of 400 records acknowledged") || !strings.Contains(got, "bytes/s") {
-		t.Errorf("no live progress line on the terminal: %q", got)
+	// The terminal hands flush's output to the reader above a moment
+	// after flush wrote it.
+	progress := func(s string) bool {
+		return strings.Contains(s, "\r") && strings.Contains(s, "of 400 records acknowledged") && strings.Contains(s, "bytes/s")
+	}
+	if !screen.WaitUntil(10*time.Second, progress) {
+		t.Errorf("no live progress line on the terminal: %q", screen.String())
 	}
 	// Not a terminal: plain log lines, no carriage returns.
 	var errb bytes.Buffer

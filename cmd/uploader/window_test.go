@@ -1,35 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nbiot-uploader/uploader/uplink/brokertest"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
+	"github.com/nbiot-uploader/uploader/uplink/modemsim/simtest"
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
-
-func startSim(t *testing.T, faults string) *modemsim.Sim {
-	t.Helper()
-	cfg := modemsim.Fast()
-	if faults != "" {
-		f, err := modemsim.ParseFaults(faults)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Faults = f
-	}
-	sim, err := modemsim.Start(cfg)
-	if err != nil {
-		t.Fatalf("simulator: %v", err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	return sim
-}
 
 func startBroker(t *testing.T) *brokertest.Broker {
 	t.Helper()
@@ -43,7 +25,7 @@ func startBroker(t *testing.T) *brokertest.Broker {
 
 func TestFlushThroughSimulator(t *testing.T) {
 	broker := startBroker(t)
-	sim := startSim(t, "")
+	sim := simtest.StartFaults(t, "")
 	db := tempDB(t)
 	if code, _, e := runApp(t, "1\n2\n3\n4\n5\n", "enqueue", "--db", db, "--topic", "s/1/t", "--lines"); code != 0 {
 		t.Fatal(e)
@@ -74,7 +56,7 @@ func TestFlushThroughSimulator(t *testing.T) {
 
 func TestFlushFailureExitsOne(t *testing.T) {
 	broker := startBroker(t)
-	sim := startSim(t, "connect-fail")
+	sim := simtest.StartFaults(t, "connect-fail")
 	db := tempDB(t)
 	if code, _, e := runApp(t, "", "enqueue", "--db", db, "--topic", "a", "x"); code != 0 {
 		t.Fatal(e)
@@ -108,7 +90,7 @@ func TestDemo(t *testing.T) {
 }
 
 func TestModemCheckAndAT(t *testing.T) {
-	sim := startSim(t, "")
+	sim := simtest.StartFaults(t, "")
 	db := tempDB(t)
 	code, out, stderr := runApp(t, "", "modem", "check", "--db", db, "--device", sim.Path())
 	if code != 0 {
@@ -135,11 +117,7 @@ func TestModemCheckAndAT(t *testing.T) {
 func TestModemCheckWeakSignal(t *testing.T) {
 	cfg := modemsim.Fast()
 	cfg.CSQ = 9
-	sim, err := modemsim.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := simtest.Start(t, cfg)
 	code, out, _ := runApp(t, "", "modem", "check", "--db", tempDB(t), "--device", sim.Path())
 	if code != 1 || !strings.Contains(out, "re-aim the antenna") {
 		t.Errorf("weak signal: exit %d\n%s", code, out)
@@ -148,12 +126,15 @@ func TestModemCheckWeakSignal(t *testing.T) {
 
 func TestSimulateCommand(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb bytes.Buffer
+	var out, errb testkit.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"uploader", "simulate", "--faults", "garbage=5"}, strings.NewReader(""), &out, &errb)
 	}()
-	time.Sleep(300 * time.Millisecond)
+	// The device path is the simulator's first line: it is serving.
+	if !out.WaitFor("\n", 10*time.Second) {
+		t.Fatalf("simulate printed no device path; stderr: %s", errb.String())
+	}
 	cancel()
 	select {
 	case code := <-done:
@@ -180,25 +161,21 @@ func TestSimulateCommand(t *testing.T) {
 // off) when its context is cancelled, as SIGTERM does.
 func TestRunDaemon(t *testing.T) {
 	broker := startBroker(t)
-	sim := startSim(t, "")
+	sim := simtest.StartFaults(t, "")
 	db := tempDB(t)
 	if code, _, e := runApp(t, "a\nb\nc\n", "enqueue", "--db", db, "--topic", "s/1", "--lines"); code != 0 {
 		t.Fatal(e)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb testkit.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"uploader", "run", "--db", db, "--device", sim.Path(), "--broker", broker.Addr(),
 			"--username", "u", "--password", "pw", "--apn", "iot", "--schedule", "@every 1s"}, strings.NewReader(""), &out, &errb)
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(errb.String(), "window done") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no window done; log:\n%s", errb.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !errb.WaitFor("window done", 20*time.Second) {
+		t.Fatalf("no window done; log:\n%s", errb.String())
 	}
 	if !broker.WaitCount(3, 5*time.Second) {
 		t.Fatalf("daemon delivered %d of 3", broker.Count())
@@ -218,22 +195,4 @@ func TestRunDaemon(t *testing.T) {
 	if sim.RadioOn() {
 		t.Error("radio on after the daemon stopped")
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -10,16 +10,14 @@ import (
 
 	"github.com/nbiot-uploader/uploader/uplink/modem"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // discardListener accepts connections and throws their bytes away, so the
 // module's receive buffer never fills during a send benchmark.
 func discardListener(tb testing.TB) (string, int) {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	ln := testkit.Listen(tb)
 	var wg sync.WaitGroup
 	tb.Cleanup(func() {
 		ln.Close()

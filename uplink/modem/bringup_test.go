@@ -48,7 +48,7 @@ func TestSyncNoAnswer(t *testing.T) {
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Errorf("Sync err %v is not a net.Error timeout", err)
 	}
-	if d := time.Since(start); d > 3*time.Second {
+	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("Sync took %v despite a 700ms context", d)
 	}
 }

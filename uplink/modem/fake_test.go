@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // pipePort is the host side of a fake UART.
@@ -86,8 +88,10 @@ type fakeModem struct {
 
 	mu       sync.Mutex
 	commands []string
+	replies  int // scripted replies written to the host
 	payload  bytes.Buffer
 	err      error
+	changed  testkit.Notifier // after each command recorded and reply sent
 
 	wire bytes.Buffer // every byte the host wrote; read it after done
 }
@@ -133,11 +137,15 @@ func scripted(steps ...step) func(f *fakeModem) error {
 				return fmt.Errorf("step %d: got command %q, want %q", i, cmd, s.cmd)
 			}
 			if s.delay > 0 {
-				time.Sleep(s.delay)
+				time.Sleep(s.delay) // a slow module is what the step describes
 			}
 			if err := f.io.send(s.reply); err != nil {
 				return err
 			}
+			f.mu.Lock()
+			f.replies++
+			f.mu.Unlock()
+			f.changed.Notify()
 			if s.data > 0 {
 				b, err := f.io.readData(s.data)
 				if err != nil {
@@ -148,7 +156,7 @@ func scripted(steps ...step) func(f *fakeModem) error {
 				f.mu.Unlock()
 			}
 			if s.after != "" {
-				time.Sleep(s.afterDelay)
+				time.Sleep(s.afterDelay) // the later part of the answer comes late on purpose
 				if err := f.io.send(s.after); err != nil {
 					return err
 				}
@@ -168,6 +176,7 @@ func (f *fakeModem) record(cmd string) {
 	f.mu.Lock()
 	f.commands = append(f.commands, cmd)
 	f.mu.Unlock()
+	f.changed.Notify()
 }
 
 // cmds returns the command lines received so far.
@@ -177,19 +186,39 @@ func (f *fakeModem) cmds() []string {
 	return append([]string(nil), f.commands...)
 }
 
-// waitCmds waits up to a second for n command lines: the host's write
-// returns when the pipe took the bytes, a moment before the fake parsed
-// them.
+// waitCmds waits for n command lines and returns those received: the
+// host's write returns when the pipe took the bytes, a moment before the
+// fake parsed them. It wakes on each recorded command; the deadline is only
+// a safety net, after which it returns what it has for the caller to
+// report.
 func (f *fakeModem) waitCmds(n int) []string {
-	deadline := time.Now().Add(time.Second)
-	for {
-		got := f.cmds()
-		if len(got) >= n || time.Now().After(deadline) {
-			return got
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	f.changed.WaitUntil(waitSafety, func() bool { return len(f.cmds()) >= n })
+	return f.cmds()
 }
+
+// waitReplies waits until the script has written n replies to the host,
+// and reports whether it did.
+func (f *fakeModem) waitReplies(n int) bool {
+	return f.changed.WaitUntil(waitSafety, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.replies >= n
+	})
+}
+
+// allCmds closes m, waits until the fake has read everything the host
+// wrote, and returns every command line: nothing the driver does later can
+// reach the module, so the list is complete without waiting for a while.
+func (f *fakeModem) allCmds(t *testing.T, m *Modem) []string {
+	t.Helper()
+	m.Close()
+	testkit.Recv(t, f.done, waitSafety, "end of the fake modem's input after Close")
+	return f.cmds()
+}
+
+// waitSafety bounds waits for an event the test expects: generous, as it
+// only ends a test that is failing anyway.
+const waitSafety = 10 * time.Second
 
 func (f *fakeModem) failure() error {
 	f.mu.Lock()

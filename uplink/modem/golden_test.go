@@ -1,16 +1,13 @@
 package modem
 
 import (
-	"bytes"
-	"flag"
 	"io"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
+)
 
 // Ensure the bytes a whole window writes to the UART stay exactly as
 // reviewed: CR-terminated commands, the bring-up order of sim7000-at.md
@@ -64,23 +61,5 @@ func TestGoldenWindow(t *testing.T) {
 	m.Close()
 	<-f.done
 
-	got := f.wire.Bytes()
-	path := filepath.Join("testdata", "window_host_bytes.golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		i := 0
-		for i < len(got) && i < len(want) && got[i] == want[i] {
-			i++
-		}
-		t.Errorf("host bytes differ from %s at offset %d:\n got  %q\n want %q", path, i,
-			got[i:min(len(got), i+60)], want[i:min(len(want), i+60)])
-	}
+	testkit.Golden(t, filepath.Join("testdata", "window_host_bytes.golden"), f.wire.Bytes())
 }

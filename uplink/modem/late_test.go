@@ -98,7 +98,8 @@ func TestLateAnswerWaitIsBounded(t *testing.T) {
 		maxTotal time.Duration
 	}{
 		{"grace runs out", 10 * time.Second, nil, lateGrace + time.Second},
-		{"next caller's context ends first", 100 * time.Millisecond, ErrTimeout, 600 * time.Millisecond},
+		// Less than the whole grace: the wait ended with the context.
+		{"next caller's context ends first", 100 * time.Millisecond, ErrTimeout, lateGrace},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,7 +124,7 @@ func TestLateAnswerWaitIsBounded(t *testing.T) {
 			if d := time.Since(start); d > tt.maxTotal {
 				t.Errorf("next command took %v, want at most %v", d, tt.maxTotal)
 			}
-			sent := slices.Contains(f.waitCmds(2), "AT+CFUN?")
+			sent := slices.Contains(f.allCmds(t, m), "AT+CFUN?")
 			if sent != (tt.wantErr == nil) {
 				t.Errorf("AT+CFUN? sent = %v with err %v", sent, err)
 			}
@@ -143,7 +144,7 @@ func laggingModem(gap time.Duration, owed ...string) func(f *fakeModem) error {
 		writerDone := make(chan error, 1)
 		go func() {
 			for a := range answers {
-				time.Sleep(gap)
+				time.Sleep(gap) // the module's pace is what the test is about
 				if err := f.io.send(a); err != nil {
 					writerDone <- err
 					return
@@ -230,7 +231,8 @@ func TestCloseHungModuleFailsFast(t *testing.T) {
 	if _, err := c.Read(make([]byte, 8)); !errors.Is(err, ErrTimeout) {
 		t.Errorf("Read from a hung module: %v, want ErrTimeout", err)
 	}
-	if d := time.Since(start); d > 500*time.Millisecond {
+	// Polling a hung module would take a command timeout at least.
+	if d := time.Since(start); d > stallEvidence {
 		t.Errorf("Read took %v on a hung module, want an immediate failure", d)
 	}
 
@@ -242,7 +244,7 @@ func TestCloseHungModuleFailsFast(t *testing.T) {
 		t.Errorf("CloseContext = %v, want ErrTimeout", err)
 	}
 	// One probe, not CIPCLOSE's 15 s, and no grace for late answers.
-	if d, limit := time.Since(start), hungProbeTimeout+500*time.Millisecond; d > limit {
+	if d, limit := time.Since(start), hungProbeTimeout+5*time.Second; d > limit {
 		t.Errorf("CloseContext took %v on a hung module, want at most %v", d, limit)
 	}
 	cmds := f.waitCmds(5)
@@ -257,7 +259,7 @@ func TestCloseHungModuleFailsFast(t *testing.T) {
 	if err := m.SetFunctionality(off, 0); !errors.Is(err, ErrTimeout) {
 		t.Errorf("CFUN=0 on a hung module: %v, want ErrTimeout", err)
 	}
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("CFUN=0 took %v with a 200 ms context", d)
 	}
 	expired, cancelExpired := context.WithTimeout(t.Context(), time.Millisecond)
@@ -348,7 +350,7 @@ func TestQuickSendAcceptOnHungModule(t *testing.T) {
 			c, f := dialScripted(t, Options{QuickSend: true}, steps...)
 			if tt.wantErr == nil {
 				go func() {
-					time.Sleep(tt.delay)
+					time.Sleep(tt.delay) // a late DATA ACCEPT, as the test describes
 					_ = f.io.send("\r\nDATA ACCEPT:4\r\n")
 				}()
 			}
@@ -357,7 +359,8 @@ func TestQuickSendAcceptOnHungModule(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("Write = %v, want %v", err, tt.wantErr)
 			}
-			if d := time.Since(start); tt.wantErr != nil && d > stallEvidence+time.Second {
+			// The DATA ACCEPT timeout is 10 s; stallEvidence is 2 s.
+			if d := time.Since(start); tt.wantErr != nil && d > stallEvidence+5*time.Second {
 				t.Errorf("Write took %v on a module silent after the payload", d)
 			}
 		})

@@ -9,13 +9,16 @@ import (
 // Ensure Close is idempotent, wakes a command waiting for its answer, and
 // makes every later call fail with ErrClosed.
 func TestModemCloseTwice(t *testing.T) {
-	m, _ := newScripted(t, Options{}, step{cmd: "AT+CIICR", reply: ""})
+	m, f := newScripted(t, Options{}, step{cmd: "AT+CIICR", reply: ""})
 	errc := make(chan error, 1)
 	go func() {
 		_, err := m.Exec(t.Context(), "AT+CIICR", time.Minute)
 		errc <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	// The module has the command (and answers nothing): Exec is waiting.
+	if got := f.waitCmds(1); len(got) != 1 {
+		t.Fatalf("module got %q, want AT+CIICR", got)
+	}
 	if err := m.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}

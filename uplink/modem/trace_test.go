@@ -6,27 +6,10 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
-
-// syncBuffer is a bytes.Buffer safe for the reader and command goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // Ensure the trace shows the dialog but never a configured secret: not the
 // APN password on the AT+CSTT line, not the MQTT password inside CIPSEND
@@ -34,7 +17,7 @@ func (s *syncBuffer) String() string {
 func TestTraceRedactsSecrets(t *testing.T) {
 	const apnPassword = "apn-s3cret"
 	mqttPassword := []byte("mqtt\x00\x1aPW!")
-	var buf syncBuffer
+	var buf testkit.SyncBuffer
 	trace := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts := Options{Trace: trace, Secrets: [][]byte{[]byte(apnPassword), mqttPassword}, QuickSend: true}
 
@@ -102,7 +85,7 @@ func TestTracerMask(t *testing.T) {
 // Ensure the APN password is redacted even when the caller did not list
 // it in Options.Secrets.
 func TestTraceRedactsAPNPasswordByDefault(t *testing.T) {
-	var buf syncBuffer
+	var buf testkit.SyncBuffer
 	trace := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	steps := append([]step{}, bearerSteps...)
 	m, _ := newScripted(t, Options{Trace: trace, QuickSend: true}, steps...)

@@ -8,16 +8,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // mqttPeer is just enough of a broker for window benchmarks: it answers
 // CONNECT with CONNACK and QoS 1 PUBLISH with PUBACK, ignoring the rest.
 func mqttPeer(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	ln := testkit.Listen(tb)
 	tb.Cleanup(func() { _ = ln.Close() })
 	go func() {
 		for {
@@ -213,10 +212,7 @@ func reportWindow(b *testing.B, a Accounting) {
 // sends from host to broker through the module, unpaced.
 func BenchmarkCIPSENDThroughput(b *testing.B) {
 	_, h := startPipe(b, Fast())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
+	ln := testkit.Listen(b)
 	defer ln.Close()
 	go func() {
 		c, err := ln.Accept()

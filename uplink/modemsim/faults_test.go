@@ -141,9 +141,9 @@ func TestFaultHang(t *testing.T) {
 	h.cmd("AT", "AT\r\r\nOK\r\n")
 	h.cmd("AT", "AT\r\r\nOK\r\n")
 	h.send("AT\r")
-	h.quiet(30 * time.Millisecond)
+	h.quiet()
 	h.send("AT\r")
-	h.quiet(30 * time.Millisecond)
+	h.quiet()
 	// Only a power cycle brings it back.
 	sim.PowerOff()
 	sim.PowerOn()
@@ -358,10 +358,10 @@ func TestFaultLatePrompt(t *testing.T) {
 	h.expect("\r\nDATA ACCEPT:3\r\n")
 	start := time.Now()
 	h.send("AT+CIPSEND=6\r")
-	h.quiet(500 * time.Millisecond)
-	h.send("AT+CSQ\r")                        // 7 bytes: six complete the send, the CR is a command line
-	time.Sleep(LatePromptDelay - time.Second) // expect waits less than the delay
-	h.expect("\r\n> ")
+	h.send("AT+CSQ\r") // 7 bytes: six complete the send, the CR is a command line
+	// Nothing before the prompt (expect takes the very next bytes), and
+	// the prompt no sooner than LatePromptDelay (checked below).
+	h.expectWithin(LatePromptDelay+testTimeout, "\r\n> ")
 	if d := time.Since(start); d < LatePromptDelay {
 		t.Errorf("prompt after %v, want %v", d, LatePromptDelay)
 	}

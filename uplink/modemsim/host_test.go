@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // testTimeout bounds every wait in the tests; the fast profile answers in
@@ -18,12 +20,15 @@ const testTimeout = 5 * time.Second
 // host plays the uploader's side of the UART: it collects everything the
 // module writes and lets a test wait for exact bytes.
 type host struct {
-	t      testing.TB
-	w      io.Writer
-	mu     sync.Mutex // guards buf and err
-	buf    []byte
-	err    error
-	notify chan struct{}
+	t        testing.TB
+	w        io.Writer
+	mu       sync.Mutex // guards buf, err, sent and consumed
+	buf      []byte
+	err      error
+	sent     int64 // bytes written to the module
+	consumed int64 // bytes taken from buf by expect and consume
+	notify   chan struct{}
+	sim      *Sim // set by startPipe and openPort; quiet needs it
 }
 
 func newHost(t testing.TB, rw io.ReadWriter) *host {
@@ -52,14 +57,23 @@ func newHost(t testing.TB, rw io.ReadWriter) *host {
 
 func (h *host) send(s string) {
 	h.t.Helper()
-	if _, err := h.w.Write([]byte(s)); err != nil {
+	n, err := h.w.Write([]byte(s))
+	h.mu.Lock()
+	h.sent += int64(n)
+	h.mu.Unlock()
+	if err != nil {
 		h.t.Fatalf("host write %q: %v", s, err)
 	}
 }
 
 // waitUntil blocks until cond holds on the collected bytes or the timeout.
 func (h *host) waitUntil(cond func([]byte) bool) ([]byte, bool) {
-	deadline := time.NewTimer(testTimeout)
+	return h.waitWithin(testTimeout, cond)
+}
+
+// waitWithin is waitUntil with its own timeout.
+func (h *host) waitWithin(timeout time.Duration, cond func([]byte) bool) ([]byte, bool) {
+	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		h.mu.Lock()
@@ -80,7 +94,14 @@ func (h *host) waitUntil(cond func([]byte) bool) ([]byte, bool) {
 // expect consumes exactly want from what the module wrote.
 func (h *host) expect(want string) {
 	h.t.Helper()
-	buf, ok := h.waitUntil(func(b []byte) bool { return len(b) >= len(want) })
+	h.expectWithin(testTimeout, want)
+}
+
+// expectWithin is expect for an answer the module gives only after a
+// delay longer than testTimeout.
+func (h *host) expectWithin(timeout time.Duration, want string) {
+	h.t.Helper()
+	buf, ok := h.waitWithin(timeout, func(b []byte) bool { return len(b) >= len(want) })
 	if !ok || string(buf[:len(want)]) != want {
 		h.t.Fatalf("module wrote %q, want %q", buf, want)
 	}
@@ -99,14 +120,26 @@ func (h *host) expectContains(sub string) string {
 	return string(buf[:n])
 }
 
-// quiet checks that the module says nothing for d.
-func (h *host) quiet(d time.Duration) {
+// quiet checks that the module said nothing the test has not consumed in
+// answer to everything the host sent: it waits until the module has
+// finished with the host's last byte, then compares what the module has
+// written (counted before each write, so a write in flight counts) with
+// what the host took. It proves silence by the module's own progress, not
+// by waiting a while; output the module schedules for later (a late
+// prompt) is the business of the test's next expect.
+func (h *host) quiet() {
 	h.t.Helper()
-	time.Sleep(d)
+	h.mu.Lock()
+	sent := h.sent
+	h.mu.Unlock()
+	if !testkit.WaitUntil(testTimeout, func() bool { return h.sim.m.inputDone.Load() >= sent }) {
+		h.t.Fatalf("the module took in %d of the %d bytes the host sent", h.sim.m.inputDone.Load(), sent)
+	}
+	out := h.sim.Accounting().UARTBytesOut
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.buf) > 0 {
-		h.t.Fatalf("module wrote %q, want silence", h.buf)
+	if len(h.buf) > 0 || out != h.consumed {
+		h.t.Fatalf("module wrote %q (%d bytes in all, %d taken by the test), want silence", h.buf, out, h.consumed)
 	}
 }
 
@@ -114,6 +147,7 @@ func (h *host) consume(n int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.buf = h.buf[n:]
+	h.consumed += int64(n)
 }
 
 // cmd sends a command line and expects the exact answer.
@@ -135,7 +169,9 @@ func startPipe(t testing.TB, cfg Config) (*Sim, *host) {
 		_ = sim.Close()
 		_ = hostEnd.Close()
 	})
-	return sim, newHost(t, hostEnd)
+	h := newHost(t, hostEnd)
+	h.sim = sim
+	return sim, h
 }
 
 // broker is a loopback TCP listener standing in for the MQTT broker.
@@ -148,10 +184,7 @@ type broker struct {
 
 func newBroker(t testing.TB) *broker {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
+	ln := testkit.Listen(t)
 	b := &broker{t: t, ln: ln, conns: make(chan net.Conn, 8)}
 	go func() {
 		for {

@@ -5,6 +5,7 @@ const maxLine = 556
 
 // input handles bytes from the host.
 func (m *module) input(b []byte) {
+	defer m.inputDone.Add(int64(len(b)))
 	if m.power == powerOff {
 		return
 	}

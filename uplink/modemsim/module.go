@@ -83,6 +83,10 @@ type module struct {
 
 	poweredFlag atomic.Bool
 	radioFlag   atomic.Bool
+	// inputDone counts the host's bytes input has finished with, whatever
+	// the power state: a test that has sent n bytes waits for n here
+	// before it checks that the module said nothing.
+	inputDone atomic.Int64
 }
 
 func newModule(ctx context.Context, cfg Config, out io.Writer) *module {

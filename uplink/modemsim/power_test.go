@@ -15,7 +15,7 @@ func TestPowerOnBoots(t *testing.T) {
 		t.Fatal("module powered with StartPoweredOff")
 	}
 	h.send("AT\r")
-	h.quiet(20 * time.Millisecond)
+	h.quiet()
 	sim.PowerOn()
 	h.expect(banner)
 	if !sim.PoweredOn() || !sim.RadioOn() {
@@ -74,7 +74,7 @@ func TestPowerCommands(t *testing.T) {
 			h.cmd(tt.line, tt.answer)
 			h.send("AT\r")
 			if !tt.powered {
-				h.quiet(20 * time.Millisecond)
+				h.quiet()
 				if sim.PoweredOn() || sim.RadioOn() {
 					t.Errorf("PoweredOn()=%v RadioOn()=%v, want off", sim.PoweredOn(), sim.RadioOn())
 				}
@@ -96,7 +96,7 @@ func TestPowerOffDropsLink(t *testing.T) {
 	connectQuick(t, h, b, true)
 	sim.PowerOff()
 	b.expectEOF()
-	h.quiet(20 * time.Millisecond)
+	h.quiet()
 	sim.PowerOn()
 	h.expect(banner)
 	h.cmd("AT+CIPSTATUS", "AT+CIPSTATUS\r\r\nOK\r\n\r\nSTATE: IP INITIAL\r\n")
@@ -122,13 +122,13 @@ func TestPowerAutobaud(t *testing.T) {
 	sim, h := startPipe(t, cfg)
 	sim.PowerOn()
 	h.send("\x00\xffAT\r")
-	h.quiet(20 * time.Millisecond)
+	h.quiet()
 	h.cmd("AT", "AT\r\r\nOK\r\n")
 	h.cmd("AT+IPR?", "AT+IPR?\r\r\n+IPR: 0\r\n\r\nOK\r\n")
 	// A reset hunts for the rate again.
 	h.cmd("AT+CFUN=1,1", "AT+CFUN=1,1\r\r\nOK\r\n")
-	h.quiet(20 * time.Millisecond) // the boot, silent in autobaud mode
+	h.quiet() // the reset's boot: no banner in autobaud mode
 	h.send("at\r")
-	h.quiet(20 * time.Millisecond)
+	h.quiet()
 	h.cmd("AT", "AT\r\r\nOK\r\n")
 }

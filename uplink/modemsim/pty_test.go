@@ -3,11 +3,14 @@
 package modemsim
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"go.bug.st/serial"
+
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // openPort opens the simulator's terminal the way the uploader does.
@@ -20,7 +23,9 @@ func openPort(t *testing.T, sim *Sim) (serial.Port, *host) {
 	if err := port.SetReadTimeout(50 * time.Millisecond); err != nil {
 		t.Fatalf("SetReadTimeout: %v", err)
 	}
-	return port, newHost(t, port)
+	h := newHost(t, port)
+	h.sim = sim
+	return port, h
 }
 
 func startPTY(t *testing.T, cfg Config) *Sim {
@@ -125,7 +130,10 @@ func TestPTYHostNotReading(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for the write stall")
 	}
-	sim := startPTY(t, Fast())
+	cfg := Fast()
+	var log testkit.SyncBuffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	sim := startPTY(t, cfg)
 	port, err := serial.Open(sim.Path(), &serial.Mode{BaudRate: 115200})
 	if err != nil {
 		t.Fatal(err)
@@ -138,8 +146,11 @@ func TestPTYHostNotReading(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Let the module fill the terminal and block on it.
-	time.Sleep(writeStall / 4)
+	// The module fills the terminal, blocks on it for writeStall, then
+	// drops its output and says so.
+	if !log.WaitFor("host not reading; dropping output", writeStall+testTimeout) {
+		t.Fatalf("the module never gave up on a host that does not read; %d bytes of log", log.Len())
+	}
 	done := make(chan struct{})
 	go func() {
 		sim.PowerOff()

@@ -70,7 +70,7 @@ func (h *host) pollRx(want int) (transcript string) {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("last poll answered %q, want %d bytes buffered", answer, want)
 		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // the host's poll interval: polling is the behaviour under test
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestDialogScripts replays the golden dialogs in testdata/dialog: each
@@ -21,7 +20,8 @@ import (
 //	faults <spec>        ParseFaults spec for the module (before any traffic)
 //	> "quoted"           host writes these bytes ($PORT is the broker's port)
 //	< "quoted"           module must write exactly these bytes next
-//	quiet <duration>     module must stay silent
+//	quiet                module has answered everything sent with what the
+//	                     script expected, and nothing more
 //	accept               broker accepts the module's connection
 //	b> "quoted"          broker writes these bytes
 //	b< "quoted"          broker must read exactly these bytes
@@ -84,11 +84,10 @@ func runScript(t *testing.T, file string) {
 		case "<":
 			h.expect(quoted())
 		case "quiet":
-			d, err := time.ParseDuration(arg)
-			if err != nil {
-				t.Fatalf("%s:%d: %v", file, lineNo, err)
+			if arg != "" {
+				t.Fatalf("%s:%d: quiet takes no argument: it waits for the module to take in the host's bytes, not for a time", file, lineNo)
 			}
-			h.quiet(d)
+			h.quiet()
 		case "accept":
 			b.accept()
 		case "b>":
@@ -107,6 +106,6 @@ func runScript(t *testing.T, file string) {
 		t.Fatal(err)
 	}
 	if sim != nil {
-		h.quiet(10 * time.Millisecond)
+		h.quiet()
 	}
 }

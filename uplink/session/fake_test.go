@@ -15,6 +15,7 @@ import (
 	"github.com/eclipse/paho.golang/packets"
 
 	"github.com/nbiot-uploader/uploader/codec"
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // readRaw reads one whole MQTT packet without interpreting it, so the fake
@@ -93,10 +94,7 @@ type outPacket struct {
 
 func startStrict(t *testing.T, connack codec.Connack, configure func(*strictBroker)) *strictBroker {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
+	ln := testkit.Listen(t)
 	b := &strictBroker{addr: ln.Addr().String(), connack: connack, done: make(chan struct{})}
 	if configure != nil {
 		configure(b)
@@ -131,7 +129,7 @@ func (b *strictBroker) serve(ln net.Listener) {
 	go func() {
 		defer close(writerDone)
 		for p := range out {
-			time.Sleep(p.delay)
+			time.Sleep(p.delay) // a slow broker, as the test configured
 			if p.before != nil {
 				p.before()
 			}

@@ -2,17 +2,14 @@ package session_test
 
 import (
 	"encoding/hex"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/nbiot-uploader/uploader/codec"
 	"github.com/nbiot-uploader/uploader/uplink/session"
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // Ensure the exact bytes a session writes stay what they were reviewed to
 // be: CONNECT with credentials, PUBLISH packets (MQTT 5: aliases after the
@@ -57,19 +54,7 @@ func TestRunGoldenBytes(t *testing.T) {
 			got := dumpPackets(broker.stream)
 			broker.mu.Unlock()
 
-			path := filepath.Join("testdata", tt.name+".hex")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("read golden file (run with -update to create it): %v", err)
-			}
-			if got != string(want) {
-				t.Errorf("session bytes differ from %s:\ngot:\n%s\nwant:\n%s", path, got, want)
-			}
+			testkit.Golden(t, filepath.Join("testdata", tt.name+".hex"), []byte(got))
 		})
 	}
 }

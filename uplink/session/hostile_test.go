@@ -13,6 +13,7 @@ import (
 	"github.com/nbiot-uploader/uploader/codec"
 	"github.com/nbiot-uploader/uploader/uplink/fault"
 	"github.com/nbiot-uploader/uploader/uplink/session"
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // startScripted serves one connection on 127.0.0.1: it reads the client's
@@ -20,10 +21,7 @@ import (
 // (and discarding) until the client goes away.
 func startScripted(t *testing.T, reply []byte, closeAfter bool) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
+	ln := testkit.Listen(t)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -152,7 +150,8 @@ func TestRunChattyBrokerStillTimesOut(t *testing.T) {
 	if !errors.Is(err, session.ErrReplyTimeout) {
 		t.Fatalf("Run error = %v, want ErrReplyTimeout", err)
 	}
-	if elapsed := time.Since(start); elapsed > 3*time.Second {
+	// Chatter that reset the reply timer would run to runCtx's 30 s.
+	if elapsed := time.Since(start); elapsed > 15*time.Second {
 		t.Errorf("Run took %s with a 400 ms ReplyTimeout", elapsed)
 	}
 	_ = conn.Close()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nbiot-uploader/uploader/codec"
 	"github.com/nbiot-uploader/uploader/uplink/brokertest"
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // The broker account every scenario logs in with.
@@ -142,14 +143,16 @@ func startMosquitto(t *testing.T) *mosquittoBroker {
 			t.Fatal(err)
 		}
 		p := startProc(t, nil, nil, bin, "-c", conf)
-		lastErr = waitListening(addr, p, 10*time.Second)
-		if lastErr == nil {
-			// Whoever answered must be this mosquitto, not a process that
-			// took the port first (mosquitto then exits at once).
-			time.Sleep(100 * time.Millisecond)
-			if p.exited() {
-				lastErr = fmt.Errorf("mosquitto exited: %s", p.result())
-			}
+		// Whoever answers must be this mosquitto, not a process that took
+		// the port first: mosquitto says "running" once it has bound its
+		// listener, and exits at once when it cannot.
+		switch {
+		case !p.waitStderr(" running", 10*time.Second) && !p.exited():
+			lastErr = fmt.Errorf("mosquitto did not say it runs in 10 s: %s", p.stderr.String())
+		case p.exited():
+			lastErr = fmt.Errorf("mosquitto exited: %s", p.result())
+		default:
+			lastErr = waitListening(addr, p, 10*time.Second)
 		}
 		if lastErr == nil {
 			t.Cleanup(func() {
@@ -210,21 +213,23 @@ func freePort() (int, error) {
 // waitListening polls addr until it accepts a connection, p exits or
 // timeout passes.
 func waitListening(addr string, p *proc, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
+	var lastErr error
+	listening := testkit.PollEvery(10*time.Millisecond, timeout, func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return nil
+			return true
 		}
-		if p.exited() {
-			return fmt.Errorf("%s exited: %s", p.name, p.result())
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("nothing listens on %s after %v: %w", addr, timeout, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+		lastErr = err
+		return p.exited()
+	})
+	switch {
+	case p.exited():
+		return fmt.Errorf("%s exited: %s", p.name, p.result())
+	case !listening:
+		return fmt.Errorf("nothing listens on %s after %v: %w", addr, timeout, lastErr)
 	}
+	return nil
 }
 
 func (m *mosquittoBroker) Name() string { return "mosquitto" }

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // TestDaemon runs `uploader run` on a one-second schedule (given as
@@ -43,20 +45,20 @@ func TestDaemon(t *testing.T) {
 							continue
 						}
 						s.led.confirm(ids)
-						time.Sleep(time.Duration(200+50*call) * time.Millisecond) // about 2 s in all: several windows
+						// The sensor's pace, not a wait: about 2 s in all, so
+						// readings arrive across several windows.
+						time.Sleep(time.Duration(200+50*call) * time.Millisecond)
 					}
 				})
 			}
 			wg.Wait()
 			// Stop once the daemon has emptied the queue: readings the broker
 			// already routed may still wait for their acknowledgement.
-			deadline := time.Now().Add(20 * time.Second)
-			for time.Now().Before(deadline) && !daemon.exited() {
-				if s.led.allConfirmedIn(s.watch.Deliveries()) && s.status().Depth == 0 {
-					break
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			// Each check of the depth runs `uploader status`: check on a
+			// coarse tick, and only once everything was routed.
+			testkit.PollEvery(100*time.Millisecond, 20*time.Second, func() bool {
+				return daemon.exited() || (s.led.allConfirmedIn(s.watch.Deliveries()) && s.status().Depth == 0)
+			})
 			daemon.signal(syscall.SIGTERM)
 			r := daemon.mustWait(t, faultyWindowDeadline)
 			s.checkNoSecret(r)
@@ -85,14 +87,14 @@ func TestDaemonStopsMidWindow(t *testing.T) {
 	s.enqueueConcurrently(150, 1)
 	sim := startSimulator(t, "slow=100ms")
 	daemon := startUploader(t, nil, nil, s.windowArgs("run", sim.path, s.brk.Addr(), "--schedule", "@every 1s")...)
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(daemon.stderr.String(), `msg="tcp connected"`) {
-		if daemon.exited() || time.Now().After(deadline) {
-			t.Fatalf("the daemon's window did not connect: %s", daemon.stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !daemon.waitStderr(`msg="tcp connected"`, 30*time.Second) {
+		t.Fatalf("the daemon's window did not connect: %s", daemon.stderr.String())
 	}
-	time.Sleep(300 * time.Millisecond) // into the MQTT session: CONNECT and the first chunks
+	// Into the MQTT session: CONNECT and the first chunks are through once
+	// the broker has routed a reading.
+	if !testkit.WaitUntil(30*time.Second, func() bool { return daemon.exited() || len(s.watch.Deliveries()) > 0 }) || daemon.exited() {
+		t.Fatalf("the daemon's window delivered nothing: %s", daemon.stderr.String())
+	}
 	sigAt := time.Now()
 	daemon.signal(syscall.SIGTERM)
 	r := daemon.mustWait(t, faultyWindowDeadline)

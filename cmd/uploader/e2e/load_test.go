@@ -148,7 +148,7 @@ func TestLoad(t *testing.T) {
 			windows = append(windows, w) // only this goroutine appends until flusher.Wait
 		}
 	})
-	time.Sleep(*flagLoad)
+	time.Sleep(*flagLoad) // the load's duration (-e2e.load): the behaviour under test
 	stopped.Store(true)
 	loaders.Wait()
 	loadTime := time.Since(start)

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // calibrationRounds run whole windows first, to learn how long one lives.
@@ -241,10 +243,11 @@ func runPowerCuts(t *testing.T, pc powerCuts) {
 // the moment the mark was written (its time minus its hold). If none shows
 // within 300 ms (the flush died or hung), p is killed anyway.
 func killBeforePrompt(p *proc, sim *simulator, mark string, from int) {
-	markedAt, ok := markTime(mark)
-	deadline := time.Now().Add(300 * time.Millisecond)
-	for ok && time.Now().Before(deadline) && !cipsendSince(sim.p.stderr.Since(from), markedAt) {
-		time.Sleep(200 * time.Microsecond)
+	if markedAt, ok := markTime(mark); ok {
+		// Wakes on each line the simulator logs.
+		sim.p.stderr.WaitUntil(300*time.Millisecond, func(log string) bool {
+			return cipsendSince(log[min(from, len(log)):], markedAt)
+		})
 	}
 	p.signal(syscall.SIGKILL)
 }
@@ -295,27 +298,23 @@ func readMark(path string) string {
 // mid-packet mark other than stale, one p wrote; it reports whether it
 // did before p exited.
 func waitForNewMark(p *proc, path, stale string, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for !p.exited() && time.Now().Before(deadline) {
+	// A file gives no event: poll it, finely, as the kill must land
+	// between the mark and the next chunk.
+	marked := false
+	testkit.PollEvery(500*time.Microsecond, timeout, func() bool {
 		if m := readMark(path); m != "" && m != stale {
-			return true
+			marked = true
 		}
-		time.Sleep(500 * time.Microsecond)
-	}
-	return false
+		return marked || p.exited()
+	})
+	return marked
 }
 
-// waitForOutput polls p's stderr for want until p exits or timeout passes;
-// it returns when want was first seen.
+// waitForOutput waits for want on p's stderr until p exits or timeout
+// passes; it returns when want was first seen.
 func waitForOutput(p *proc, want string, timeout time.Duration) (time.Time, bool) {
-	deadline := time.Now().Add(timeout)
-	for {
-		if strings.Contains(p.stderr.String(), want) {
-			return time.Now(), true
-		}
-		if p.exited() || time.Now().After(deadline) {
-			return time.Time{}, false
-		}
-		time.Sleep(time.Millisecond)
+	if !p.waitStderr(want, timeout) {
+		return time.Time{}, false
 	}
+	return time.Now(), true
 }

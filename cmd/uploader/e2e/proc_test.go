@@ -1,49 +1,18 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
-
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Len()
-}
-
-// Since returns what was written after the first off bytes.
-func (b *syncBuffer) Since(off int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf.Bytes()[min(off, b.buf.Len()):])
-}
 
 // proc is one child process of the suite. Each runs in its own process
 // group, so a kill also reaches whatever it started (power commands), and
@@ -51,8 +20,8 @@ func (b *syncBuffer) Since(off int) string {
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout testkit.SyncBuffer
+	stderr testkit.SyncBuffer
 	start  time.Time
 	done   chan struct{} // closed when the process has exited
 	end    time.Time
@@ -125,6 +94,32 @@ func childEnv(extra []string) []string {
 	}
 	env = append(env, "GORACE="+gorace)
 	return append(env, extra...)
+}
+
+// waitOutput waits until cond holds on what p wrote to out (its stdout or
+// stderr buffer), p exits, or timeout passes, and reports whether cond
+// held. It wakes on each write and on the exit, never on a timer.
+func (p *proc) waitOutput(out *testkit.SyncBuffer, timeout time.Duration, cond func(string) bool) bool {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		changed := out.Changed()
+		if cond(out.String()) {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-p.done:
+			return cond(out.String())
+		case <-timer.C:
+			return cond(out.String())
+		}
+	}
+}
+
+// waitStderr is waitOutput on p's stderr for the text want.
+func (p *proc) waitStderr(want string, timeout time.Duration) bool {
+	return p.waitOutput(&p.stderr, timeout, func(s string) bool { return strings.Contains(s, want) })
 }
 
 func (p *proc) exited() bool {

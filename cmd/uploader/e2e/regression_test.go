@@ -42,12 +42,8 @@ func TestNoStaleAnswerAfterInterruptedWindow(t *testing.T) {
 	s.enqueueConcurrently(50, 1)
 	sim := startSimulator(t, "slow=100ms")
 	daemon := startUploader(t, nil, nil, s.windowArgs("run", sim.path, s.brk.Addr(), "--schedule", "@every 1s")...)
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(daemon.stderr.String(), "msg=registered") {
-		if daemon.exited() || time.Now().After(deadline) {
-			t.Fatalf("the daemon's window did not get registered: %s", daemon.stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !daemon.waitStderr("msg=registered", 30*time.Second) {
+		t.Fatalf("the daemon's window did not get registered: %s", daemon.stderr.String())
 	}
 	daemon.signal(syscall.SIGTERM)
 	daemon.mustWait(t, faultyWindowDeadline)

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 // TestFlushSIGHUPMidWindow sends SIGHUP — what a manual `uploader flush`
@@ -109,7 +111,7 @@ func startUploaderPiped(t *testing.T, args ...string) (p *proc, closeOutput func
 	copied := make(chan struct{}, 2)
 	for _, out := range []struct {
 		set func(*os.File)
-		buf *syncBuffer
+		buf *testkit.SyncBuffer
 	}{
 		{func(f *os.File) { p.cmd.Stdout = f }, &p.stdout},
 		{func(f *os.File) { p.cmd.Stderr = f }, &p.stderr},

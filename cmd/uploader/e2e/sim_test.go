@@ -45,22 +45,17 @@ func startSimulatorLogging(t *testing.T, faults, level string) *simulator {
 		args = append(args, "--faults", faults)
 	}
 	p := startUploader(t, nil, nil, args...)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if line, _, ok := strings.Cut(p.stdout.String(), "\n"); ok {
-			if !strings.HasPrefix(line, "/dev/") {
-				t.Fatalf("simulate printed %q where its device path belongs", line)
-			}
-			return &simulator{p: p, path: line}
-		}
+	if !p.waitOutput(&p.stdout, 15*time.Second, func(s string) bool { return strings.Contains(s, "\n") }) {
 		if p.exited() {
 			t.Fatalf("simulate exited before printing its device: %s", p.result())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("simulate printed no device path in 15 s; stderr:\n%s", p.stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
+		t.Fatalf("simulate printed no device path in 15 s; stderr:\n%s", p.stderr.String())
 	}
+	line, _, _ := strings.Cut(p.stdout.String(), "\n")
+	if !strings.HasPrefix(line, "/dev/") {
+		t.Fatalf("simulate printed %q where its device path belongs", line)
+	}
+	return &simulator{p: p, path: line}
 }
 
 // stop interrupts the simulator and returns the accounting it prints at
@@ -87,6 +82,8 @@ func (s *simulator) stop(t *testing.T) simAccounting {
 // command line in.
 func (s *simulator) stopExpectRadioOff(t *testing.T, quiet time.Duration) simAccounting {
 	t.Helper()
+	// The interval is the measurement, not a wait for an event: the
+	// simulator's accounting must show the radio off for all of it.
 	time.Sleep(quiet)
 	acc := s.stop(t)
 	if off := acc.ElapsedSeconds - acc.RadioOnSeconds; off < (quiet - quiet/5).Seconds() {
