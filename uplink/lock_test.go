@@ -30,13 +30,21 @@ func TestModemLockExcludesAndReleases(t *testing.T) {
 		t.Errorf("message %q does not name the lock file", err)
 	}
 	// A waiter gets the lock once the holder releases it.
-	time.AfterFunc(100*time.Millisecond, func() { a.Release() })
+	time.AfterFunc(100*time.Millisecond, func() {
+		if err := a.Release(); err != nil {
+			t.Error(err)
+		}
+	})
 	b, err := AcquireModemLock(ctx, path, "uploader modem at", 2*time.Second)
 	if err != nil {
 		t.Fatalf("lock after release: %v", err)
 	}
-	b.Release()
-	b.Release() // twice is harmless
+	if err := b.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Release(); err != nil { // twice is harmless
+		t.Fatal(err)
+	}
 }
 
 // Ensure the mid-packet mark survives its holder (Release is what the
@@ -61,7 +69,9 @@ func TestModemLockMidPacketMark(t *testing.T) {
 	if !errors.As(err, &busy) || !strings.HasPrefix(busy.Holder, "pid ") || strings.Contains(busy.Holder, "mid-packet") {
 		t.Errorf("busy while marked: %v (holder %q)", err, busy.Holder)
 	}
-	a.Release()
+	if err := a.Release(); err != nil {
+		t.Fatal(err)
+	}
 
 	b, err := AcquireModemLock(ctx, path, "uploader flush", time.Second)
 	if err != nil {
@@ -79,7 +89,9 @@ func TestModemLockMidPacketMark(t *testing.T) {
 	if b.MidPacketUntil().IsZero() {
 		t.Fatal("an interrupted wait cleared the mark")
 	}
-	b.Release()
+	if err := b.Release(); err != nil {
+		t.Fatal(err)
+	}
 
 	// A board whose clock went back must not wait past the mark's hold.
 	c, err := AcquireModemLock(ctx, path, "uploader flush", time.Second)
@@ -93,12 +105,14 @@ func TestModemLockMidPacketMark(t *testing.T) {
 	if err := c.clearMidPacket(); err != nil {
 		t.Fatal(err)
 	}
-	c.Release()
+	if err := c.Release(); err != nil {
+		t.Fatal(err)
+	}
 	d, err := AcquireModemLock(ctx, path, "uploader flush", time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d.Release()
+	defer func() { _ = d.Release() }()
 	if !d.MidPacketUntil().IsZero() {
 		t.Errorf("mark still there after clearMidPacket: %v", d.MidPacketUntil())
 	}
@@ -115,12 +129,14 @@ func TestModemLockAwaitMidPacket(t *testing.T) {
 	if err := a.markMidPacket(300 * time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	a.Release()
+	if err := a.Release(); err != nil {
+		t.Fatal(err)
+	}
 	b, err := AcquireModemLock(ctx, path, "next window", time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Release()
+	defer func() { _ = b.Release() }()
 	until := b.MidPacketUntil()
 	if err := b.AwaitMidPacket(ctx, discardLogger()); err != nil {
 		t.Fatal(err)

@@ -150,7 +150,7 @@ func TestDaemonEarlyWindow(t *testing.T) {
 			return Summary{Outcome: OutcomeOK}, nil
 		},
 	}
-	go d.Run(ctx)
+	go func() { _ = d.Run(ctx) }()
 	time.Sleep(100 * time.Millisecond)
 	select {
 	case <-started:

@@ -509,7 +509,7 @@ func TestModemLockBusy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer held.Release()
+	defer func() { _ = held.Release() }()
 	cfg.ModemLockTimeout = 200 * time.Millisecond
 	_, err = uplink.RunWindow(context.Background(), cfg, q)
 	var busy *uplink.ModemBusyError
