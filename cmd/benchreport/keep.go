@@ -28,7 +28,10 @@ func keepSection(old, report []byte) ([]byte, error) {
 		return nil, errors.New("the size section has no end marker (" + string(keptEnd) + ")")
 	}
 	section := old[begin : begin+n+len(keptEnd)]
-	out := append(bytes.TrimRight(report, "\n"), "\n\n"...)
+	trimmed := bytes.TrimRight(report, "\n")
+	out := make([]byte, 0, len(trimmed)+2+len(section)+1) // never into report's array
+	out = append(out, trimmed...)
+	out = append(out, "\n\n"...)
 	out = append(out, section...)
 	return append(out, '\n'), nil
 }

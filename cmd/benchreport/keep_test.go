@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"bytes"
+	"testing"
+)
 
 func TestKeepSection(t *testing.T) {
 	const section = "<!-- size: begin (go run ./.ci/size) -->\n\n## Board binary size\n\n| a | 1 |\n\n<!-- size: end -->"
@@ -29,4 +32,32 @@ func TestKeepSection(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzKeepSection: any old report either is refused or gives the new report
+// followed by exactly the old section.
+func FuzzKeepSection(f *testing.F) {
+	f.Add([]byte("# Old\n<!-- size: begin -->\n| a |\n<!-- size: end -->\n"), []byte("# New\n"))
+	f.Add([]byte("<!-- size: begin --><!-- size: end -->"), []byte(""))
+	f.Add([]byte("x<!-- size: begin"), []byte("\n\n"))
+	f.Fuzz(func(t *testing.T, old, report []byte) {
+		got, err := keepSection(old, report)
+		if err != nil {
+			return
+		}
+		begin := bytes.Index(old, keptBegin)
+		if begin < 0 {
+			if !bytes.Equal(got, report) {
+				t.Fatalf("no section, but the report changed: %q", got)
+			}
+			return
+		}
+		end := begin + bytes.Index(old[begin:], keptEnd) + len(keptEnd)
+		if !bytes.HasSuffix(got, append(old[begin:end:end], '\n')) {
+			t.Fatalf("%q does not end with the old section %q", got, old[begin:end])
+		}
+		if !bytes.HasPrefix(got, bytes.TrimRight(report, "\n")) {
+			t.Fatalf("%q does not start with the new report", got)
+		}
+	})
 }
