@@ -2,6 +2,7 @@ package codec_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"testing"
 
@@ -108,7 +109,7 @@ func BenchmarkDecodePubacks(b *testing.B) {
 						b.Fatalf("packet %d: %v", n, err)
 					}
 				}
-				if _, err := d.Next(); err != io.EOF {
+				if _, err := d.Next(); !errors.Is(err, io.EOF) {
 					b.Fatalf("end of stream: %v", err)
 				}
 			}

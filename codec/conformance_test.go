@@ -288,11 +288,8 @@ func TestConformancePahoEncodeDecoded(t *testing.T) {
 // reason code unconditionally, so the two-byte form the spec allows
 // (MQTT 5 sections 3.14.2.1 and 3.15.2.1) gives io.EOF.
 func pahoCannotRead(p *codec.Packet) bool {
-	switch p.Type {
-	case codec.TypeDisconnect:
-		return p.Disconnect.ReasonCode == 0 && !p.Disconnect.HasSessionExpiry && p.Disconnect.ReasonString == ""
-	}
-	return false
+	return p.Type == codec.TypeDisconnect &&
+		p.Disconnect.ReasonCode == 0 && !p.Disconnect.HasSessionExpiry && p.Disconnect.ReasonString == ""
 }
 
 // mochiCannotWrite reports packets mochi-mqtt v2.7.9 cannot express: it

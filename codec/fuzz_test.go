@@ -58,7 +58,7 @@ func FuzzDecoder(f *testing.F) {
 			if codec.DecoderBufferCap(d) > max {
 				t.Fatalf("decoder buffer grew to %d, maximum %d", codec.DecoderBufferCap(d), max)
 			}
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				if !rejected && consumed != len(data) {
 					t.Fatalf("io.EOF after %d of %d bytes", consumed, len(data))
 				}

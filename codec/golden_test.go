@@ -226,7 +226,7 @@ func TestGolden(t *testing.T) {
 			} else if !bytes.Equal(enc, c.raw) {
 				t.Errorf("re-encoded\n got % x\nwant % x", head(enc), head(c.raw))
 			}
-			if _, err := d.Next(); err != io.EOF {
+			if _, err := d.Next(); !errors.Is(err, io.EOF) {
 				t.Errorf("Next() after last packet = %v, want io.EOF", err)
 			}
 		})

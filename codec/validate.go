@@ -104,7 +104,7 @@ func validateTopicText(topic string) error {
 		case r == '/':
 			levels++
 		}
-		if err == ErrTopicNullChar {
+		if errors.Is(err, ErrTopicNullChar) {
 			return fmt.Errorf("topic %s: %w at byte %d", quoteTopic(topic), err, i)
 		}
 		if err != nil {

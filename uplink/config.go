@@ -314,7 +314,7 @@ func validateBroker(broker string, transport Transport) error {
 		return fmt.Errorf("--broker %q has no host", broker)
 	}
 	if _, err := parsePort(port); err != nil {
-		return fmt.Errorf("--broker %q: %v", broker, err)
+		return fmt.Errorf("--broker %q: %w", broker, err)
 	}
 	addr, ipErr := netip.ParseAddr(host)
 	switch {
@@ -323,7 +323,7 @@ func validateBroker(broker string, transport Transport) error {
 	case ipErr == nil:
 	default:
 		if err := checkHostName(host); err != nil {
-			return fmt.Errorf("--broker %q: %v", broker, err)
+			return fmt.Errorf("--broker %q: %w", broker, err)
 		}
 	}
 	if transport == TransportModem {

@@ -132,7 +132,7 @@ func (p *drainPeer) reply(prefix string) (string, error) {
 			return rest, nil
 		}
 	}
-	return "", fmt.Errorf("drain peer ended before a %q line: %v", prefix, p.lines.Err())
+	return "", fmt.Errorf("drain peer ended before a %q line: %w", prefix, p.lines.Err())
 }
 
 // routed waits until the broker routed want messages (a minute at most) and

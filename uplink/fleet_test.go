@@ -53,7 +53,7 @@ func TestFleetOutageStaysWithinTwiceNormalRate(t *testing.T) {
 					return Summary{Outcome: OutcomeOK}, nil
 				},
 			}
-			go d.Run(ctx)
+			go func() { _ = d.Run(ctx) }()
 		}
 		<-ctx.Done()
 		synctest.Wait()

@@ -79,7 +79,7 @@ func OpenModem(ctx context.Context, cfg Config, opts HoldOptions) (*Modem, error
 	}
 	mark, err := openMidPacketMark(cfg.LockPath)
 	if err != nil {
-		lock.Release()
+		_ = lock.Release()
 		return nil, stepErr(StepModemLock, err)
 	}
 	h := &Modem{cfg: cfg, opts: opts, log: log, lock: lock, mark: mark}

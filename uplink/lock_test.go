@@ -35,12 +35,15 @@ func TestModemLockExcludesAndReleases(t *testing.T) {
 	go func() {
 		b, err := AcquireModemLock(ctx, path, "uploader modem at", time.Minute)
 		if err == nil {
-			b.Release()
-			b.Release() // twice is harmless
+			if err = b.Release(); err == nil {
+				err = b.Release() // twice is harmless
+			}
 		}
 		waiting <- err
 	}()
-	a.Release()
+	if err := a.Release(); err != nil {
+		t.Fatal(err)
+	}
 	if err := <-waiting; err != nil {
 		t.Fatalf("lock after release: %v", err)
 	}
@@ -64,7 +67,9 @@ func TestLockLeftByDeadHolderIsFree(t *testing.T) {
 	if !errors.Is(err, ErrWindowBusy) || !strings.Contains(err.Error(), "uploader run") {
 		t.Errorf("second window: %v, want window busy naming the holder", err)
 	}
-	l.release()
+	if err := l.release(); err != nil {
+		t.Fatal(err)
+	}
 	if got := readHolder(path); got != "unknown" {
 		t.Errorf("holder after release = %q, want unknown", got)
 	}
@@ -76,7 +81,7 @@ func TestLockWaitEndsWithContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Release()
+	defer func() { _ = a.Release() }()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := AcquireModemLock(ctx, path, "uploader modem at", time.Hour); !errors.Is(err, context.Canceled) {

@@ -145,7 +145,7 @@ func dieMidPublish(t *testing.T, sim *modemsim.Sim, cfg uplink.Config, big queue
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Release() // what the kernel does for a dead process
+	defer func() { _ = lock.Release() }() // what the kernel does for a dead process
 
 	port, err := modem.OpenSerial(sim.Path(), cfg.Baud)
 	if err != nil {

@@ -61,7 +61,7 @@ func ParseSchedule(spec string, sp Spread) (*Schedule, error) {
 func parseSpec(spec string) (*Schedule, error) {
 	cs, err := cronParser.Parse(spec)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --schedule %q: %v", ErrInvalidConfig, spec, err)
+		return nil, fmt.Errorf("%w: --schedule %q: %w", ErrInvalidConfig, spec, err)
 	}
 	s := &Schedule{Spec: spec, cron: cs}
 	if c, ok := cs.(cron.ConstantDelaySchedule); ok {

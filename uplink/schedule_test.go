@@ -155,7 +155,7 @@ func TestDaemonEarlyWindow(t *testing.T) {
 			return Summary{Outcome: OutcomeOK}, nil
 		},
 	}
-	go d.Run(ctx)
+	go func() { _ = d.Run(ctx) }()
 	// Three depth checks below the threshold: the daemon has looked and
 	// decided, more than once, not to start a window.
 	testkit.Eventually(t, 5*time.Second, func() bool { return checks.Load() >= 3 }, "the daemon did not check the queue depth three times")

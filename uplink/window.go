@@ -83,7 +83,7 @@ func (w *window) run(ctx context.Context) error {
 	if err != nil {
 		return stepErr(StepWindowLock, err)
 	}
-	defer lock.release()
+	defer func() { _ = lock.release() }()
 	st, err := w.q.Stats()
 	if err != nil {
 		return stepErr(StepQueue, err)

@@ -500,7 +500,7 @@ func TestModemLockBusy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer held.Release()
+	defer func() { _ = held.Release() }()
 	if err := q.PutWindowSummary([]byte(`{"outcome":"ok","acked":7}`)); err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,9 @@
 // count), the date and the load average before and after are recorded.
 //
 // It exits non-zero, naming the problem, and leaves the old report alone
-// when a benchmark fails or a figure the report needs is missing.
+// when a benchmark fails or a figure the report needs is missing. The board
+// binary size section, which go run ./.ci/size -update writes, is kept from
+// the old report (see keep.go).
 //
 // Flags:
 //
@@ -102,7 +104,15 @@ func run(args []string, log io.Writer) error {
 	if err := render(&buf, rep); err != nil {
 		return err
 	}
-	if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
+	old, err := os.ReadFile(*out)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("read the old report: %w", err)
+	}
+	report, err := keepSection(old, buf.Bytes())
+	if err != nil {
+		return fmt.Errorf("%s: %w (left unchanged)", *out, err)
+	}
+	if err := os.WriteFile(*out, report, 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	fmt.Fprintf(log, "benchreport: wrote %s (%s)\n", *out, time.Since(started).Round(time.Second))

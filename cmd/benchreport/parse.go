@@ -115,7 +115,7 @@ func parseResult(line, suffix string) (res Result, ok bool, err error) {
 	for i := 0; i < len(pairs); i += 2 {
 		v, err := strconv.ParseFloat(pairs[i], 64)
 		if err != nil {
-			return Result{}, false, fmt.Errorf("%w: %s: value %q of %s: %v", ErrMalformedLine, name, pairs[i], pairs[i+1], err)
+			return Result{}, false, fmt.Errorf("%w: %s: value %q of %s: %w", ErrMalformedLine, name, pairs[i], pairs[i+1], err)
 		}
 		res.Metrics[pairs[i+1]] = v
 	}

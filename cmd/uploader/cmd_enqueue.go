@@ -220,7 +220,7 @@ func readLines(in io.Reader, lim *enqueueLimits, rec queue.Record) ([]queue.Reco
 	for {
 		line, err := lr.next()
 		switch {
-		case err == io.EOF:
+		case errors.Is(err, io.EOF):
 			if recs.n == 0 {
 				return nil, usagef("--lines: stdin held no lines")
 			}
@@ -328,7 +328,7 @@ func (lr *lineReader) next() ([]byte, error) {
 			return nil, errInputLimit
 		}
 		line := frag
-		if len(lr.buf) > 0 || err == bufio.ErrBufferFull {
+		if len(lr.buf) > 0 || errors.Is(err, bufio.ErrBufferFull) {
 			lr.buf = append(lr.buf, frag...)
 			line = lr.buf
 		}
@@ -336,9 +336,9 @@ func (lr *lineReader) next() ([]byte, error) {
 			return nil, errLineTooLong
 		}
 		switch {
-		case err == bufio.ErrBufferFull:
+		case errors.Is(err, bufio.ErrBufferFull):
 			continue
-		case err == io.EOF && len(line) == 0:
+		case errors.Is(err, io.EOF) && len(line) == 0:
 			lr.n--
 			return nil, io.EOF
 		case err != nil && err != io.EOF:
@@ -379,7 +379,7 @@ func readNDJSON(in io.Reader, lim *enqueueLimits, defaults queue.Record, defTTL 
 	for {
 		line, err := lr.next()
 		switch {
-		case err == io.EOF:
+		case errors.Is(err, io.EOF):
 			if recs.n == 0 {
 				return nil, usagef("--ndjson: stdin held no records")
 			}
@@ -427,7 +427,7 @@ func decodeNDJSONLine(line []byte, defaults queue.Record, defTTL time.Duration) 
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		return queue.Record{}, 0, fmt.Errorf("bad JSON: %v", err)
+		return queue.Record{}, 0, fmt.Errorf("bad JSON: %w", err)
 	}
 	if dec.More() {
 		return queue.Record{}, 0, errors.New("bad JSON: more than one value on the line")
@@ -444,7 +444,7 @@ func decodeNDJSONLine(line []byte, defaults queue.Record, defTTL time.Duration) 
 	case in.PayloadBase64 != nil:
 		b, err := base64.StdEncoding.DecodeString(*in.PayloadBase64)
 		if err != nil {
-			return r, 0, fmt.Errorf("payload_base64: %v", err)
+			return r, 0, fmt.Errorf("payload_base64: %w", err)
 		}
 		r.Payload = b
 	default:
@@ -463,7 +463,7 @@ func decodeNDJSONLine(line []byte, defaults queue.Record, defTTL time.Duration) 
 	if len(in.TTL) > 0 && string(in.TTL) != "null" {
 		d, err := parseTTL(in.TTL)
 		if err != nil {
-			return r, 0, fmt.Errorf("ttl: %v", err)
+			return r, 0, fmt.Errorf("ttl: %w", err)
 		}
 		ttl = d
 	}

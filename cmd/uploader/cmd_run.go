@@ -38,7 +38,7 @@ func runDaemon(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
+	defer func() { _ = lock.Release() }()
 	cfg.Holder = "uploader run"
 	cfg.NextContact = func() time.Time { return sched.Next(time.Now()) }
 	if cfg.Transport == uplink.TransportModem {

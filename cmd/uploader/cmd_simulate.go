@@ -63,7 +63,7 @@ func runSimulate(c *cli.Context, e *env) error {
 	defer sim.Close()
 	fmt.Fprintln(e.stdout, sim.Path())
 	fmt.Fprintf(e.stderr, "simulated SIM7000 (%s profile) on %s; Ctrl-C to stop\n", c.String("profile"), sim.Path())
-	<-c.Context.Done()
+	<-c.Done()
 	acc := sim.Accounting()
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")

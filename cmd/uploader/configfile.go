@@ -134,7 +134,7 @@ func parseFlatConfig(data []byte, sep byte) ([]configEntry, error) {
 		out = append(out, configEntry{key: key, value: value, line: n})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %v", errConfigSyntax, err)
+		return nil, fmt.Errorf("%w: %w", errConfigSyntax, err)
 	}
 	return out, nil
 }

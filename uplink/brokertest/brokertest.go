@@ -5,7 +5,6 @@
 package brokertest
 
 import (
-	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -188,7 +187,7 @@ type announceHook struct {
 func (h *announceHook) ID() string { return "announce-limits" }
 
 func (h *announceHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnPacketEncode}, []byte{b})
+	return b == mqtt.OnPacketEncode
 }
 
 func (h *announceHook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {

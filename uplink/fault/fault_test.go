@@ -17,7 +17,7 @@ func TestWrapNamesTheStepOnce(t *testing.T) {
 	if got, want := outer.Error(), "tcp connect: AT+CIPSTART: connect fail"; got != want {
 		t.Fatalf("Error() = %q, want %q", got, want)
 	}
-	if fault.Wrap("tcp connect", outer) != outer {
+	if fault.Wrap("tcp connect", outer) != outer { //nolint:errorlint // identity: returned unchanged
 		t.Error("wrapping with the outermost step again made a new error")
 	}
 	if got := fault.StepOf(outer); got != "tcp connect" {
@@ -40,7 +40,7 @@ func TestStepErrorIsANetErrorForTimeouts(t *testing.T) {
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("%v is not a net.Error timeout", err)
 	}
-	if fault.Wrap("read", errors.New("boom")).(net.Error).Timeout() {
+	if errors.As(fault.Wrap("read", errors.New("boom")), &ne) && ne.Timeout() {
 		t.Error("a plain error reports a timeout")
 	}
 }

@@ -376,9 +376,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 		fatal := c.m.connFatal()
 		switch {
-		case fatal == ErrRemoteClosed && c.drained:
+		case errors.Is(fatal, ErrRemoteClosed) && c.drained:
 			return 0, stepErr("read", fmt.Errorf("%w: %w", ErrRemoteClosed, io.EOF))
-		case fatal != nil && fatal != ErrRemoteClosed:
+		case fatal != nil && !errors.Is(fatal, ErrRemoteClosed):
 			return 0, stepErr("read", fatal)
 		}
 		dl, _ := c.deadlines()

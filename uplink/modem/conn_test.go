@@ -54,7 +54,9 @@ func TestConnEchoBinary(t *testing.T) {
 			if !reflect.DeepEqual(e.chunks, want) {
 				t.Errorf("chunks = %v, want %v", e.chunks, want)
 			}
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				t.Error(err)
+			}
 			got := make([]byte, len(payload))
 			if _, err := io.ReadFull(c, got); err != nil {
 				t.Fatalf("ReadFull: %v", err)
@@ -143,7 +145,7 @@ func TestConnWriteAnswers(t *testing.T) {
 				t.Errorf("Write n = %d, want %d", n, tt.want)
 			}
 			var cme *CMEError
-			if _, isCME := tt.wantErr.(*CMEError); isCME {
+			if errors.As(tt.wantErr, new(*CMEError)) {
 				if !errors.As(err, &cme) {
 					t.Errorf("err = %v, want a CMEError", err)
 				}
@@ -180,7 +182,9 @@ func TestConnRemoteClose(t *testing.T) {
 		step{cmd: "AT+CIPRXGET=2,4", reply: "\r\n+CIPRXGET: 2,4,0\r\n\x20\x02\x00\x05\r\nOK\r\n"},
 		step{cmd: "AT+CIPRXGET=4", reply: "\r\nERROR\r\n"},
 	)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	got, err := io.ReadAll(c)
 	if !bytes.Equal(got, []byte{0x20, 0x02, 0x00, 0x05}) {
 		t.Errorf("read %x before the close, want 20020005", got)
@@ -250,7 +254,9 @@ func injectURC(c *Conn, urc string) error {
 func TestConnReadDeadline(t *testing.T) {
 	e := &echoModem{limit: 1460}
 	_, c, _ := dialEcho(t, e, Options{PollInterval: 30 * time.Millisecond})
-	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if err := c.SetReadDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	_, err := c.Read(make([]byte, 8))
 	var ne net.Error
@@ -262,7 +268,9 @@ func TestConnReadDeadline(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("deadline of 100ms took %v", d)
 	}
-	c.SetDeadline(time.Time{})
+	if err := c.SetDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.Write([]byte("ping")); err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +279,9 @@ func TestConnReadDeadline(t *testing.T) {
 	if err != nil || string(buf[:n]) != "ping" {
 		t.Errorf("Read = %q, %v", buf[:n], err)
 	}
-	c.SetWriteDeadline(time.Now().Add(-time.Second))
+	if err := c.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.Write([]byte("late")); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("Write past deadline err = %v", err)
 	}

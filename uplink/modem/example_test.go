@@ -75,7 +75,9 @@ func Example() {
 		panic(err)
 	}
 	fmt.Println("chunk:", conn.MaxChunk())
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		panic(err)
+	}
 	if _, err := conn.Write([]byte("\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c")); err != nil {
 		panic(err)
 	}

@@ -238,7 +238,7 @@ func (m *Modem) queryPrefix(ctx context.Context, cmd, prefix string, timeout tim
 // ErrTimeout because the command got no answer in time.
 func ctxErr(ctx context.Context) error {
 	err := ctx.Err()
-	if cause := context.Cause(ctx); cause != nil && cause != err {
+	if cause := context.Cause(ctx); cause != nil && cause != err { //nolint:errorlint // identity: a cause other than ctx.Err itself
 		return cause // a Conn deadline: already ErrTimeout and os.ErrDeadlineExceeded
 	}
 	if errors.Is(err, context.DeadlineExceeded) {

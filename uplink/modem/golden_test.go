@@ -42,7 +42,9 @@ func TestGoldenWindow(t *testing.T) {
 	if _, err := c.Write(payload); err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := io.ReadFull(c, make([]byte, len(payload))); err != nil {
 		t.Fatal(err)
 	}

@@ -154,7 +154,7 @@ func laggingModem(gap time.Duration, owed ...string) func(f *fakeModem) error {
 		}()
 		defer func() {
 			close(answers)
-			<-writerDone
+			<-writerDone //nolint:errcheck // a failed send shows as the command left unanswered
 		}()
 		for {
 			cmd, err := f.io.readCommand()
@@ -223,7 +223,9 @@ func TestCloseHungModuleFailsFast(t *testing.T) {
 	c, f := dialScripted(t, Options{QuickSend: true}) // silent from now on
 	m := c.m
 	// Long enough a silence to count as hung (stallEvidence).
-	c.SetWriteDeadline(time.Now().Add(stallEvidence + 100*time.Millisecond))
+	if err := c.SetWriteDeadline(time.Now().Add(stallEvidence + 100*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.Write([]byte("abcd")); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("Write to a hung module: %v, want ErrTimeout", err)
 	}

@@ -1,6 +1,7 @@
 package modem
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -104,12 +105,12 @@ func (m *Modem) setConnErrLocked(err error) {
 }
 
 func severity(err error) int {
-	switch err {
-	case ErrRebooted:
+	switch {
+	case errors.Is(err, ErrRebooted):
 		return 3
-	case ErrPDPDeact:
+	case errors.Is(err, ErrPDPDeact):
 		return 2
-	case ErrRemoteClosed:
+	case errors.Is(err, ErrRemoteClosed):
 		return 1
 	}
 	return 0

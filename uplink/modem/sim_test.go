@@ -126,7 +126,9 @@ func TestSimulatorEchoWindow(t *testing.T) {
 			c := bringUp(t, ctx, m, host, port)
 
 			payload := binaryPayload(6000)
-			c.SetDeadline(time.Now().Add(20 * time.Second))
+			if err := c.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
+				t.Error(err)
+			}
 			errc := make(chan error, 1)
 			go func() {
 				_, err := c.Write(payload)
@@ -191,7 +193,9 @@ func TestSimulatorFaults(t *testing.T) {
 			if err := sim.SetFaults(tt.faults); err != nil {
 				t.Fatal(err)
 			}
-			c.SetDeadline(time.Now().Add(time.Second))
+			if err := c.SetDeadline(time.Now().Add(time.Second)); err != nil {
+				t.Error(err)
+			}
 			payload := binaryPayload(5000)
 			_, err := c.Write(payload)
 			if err == nil {
@@ -269,7 +273,9 @@ func TestSimulatorNBIoTVirtual(t *testing.T) {
 	defer cancel()
 	c := bringUp(t, ctx, m, host, port)
 	payload := binaryPayload(3000)
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := c.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.Write(payload); err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +360,9 @@ func TestSimulatorHungTeardown(t *testing.T) {
 	if err := sim.SetFaults(modemsim.Faults{HangAfterCommands: 1}); err != nil {
 		t.Fatal(err)
 	}
-	c.SetDeadline(time.Now().Add(time.Second))
+	if err := c.SetDeadline(time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.Write(binaryPayload(5000)); !errors.Is(err, modem.ErrTimeout) {
 		t.Fatalf("Write to a hung module: %v, want ErrTimeout", err)
 	}

@@ -72,8 +72,7 @@ func (e *RefusedError) Unwrap() error { return e.Err }
 // bans are not until somebody changes the configuration.
 func (e *RefusedError) FaultClass() fault.Class {
 	if e.Err.Version != codec.V5 {
-		switch e.Err.Code {
-		case 3: // server unavailable
+		if e.Err.Code == 3 { // server unavailable
 			return fault.BackOff
 		}
 		return fault.Stop // 1 version, 2 identifier, 4 credentials, 5 not authorized

@@ -107,7 +107,7 @@ type recordHook struct {
 func (h *recordHook) ID() string { return "record" }
 
 func (h *recordHook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnPacketEncode}, []byte{b})
+	return slices.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnPacketEncode}, b)
 }
 
 func (h *recordHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {

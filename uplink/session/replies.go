@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -149,7 +150,8 @@ func (s *session) onConnack(c *codec.Connack) error {
 	}
 	s.res.Connack = *c
 	if err := c.Err(s.v); err != nil {
-		if ce, ok := err.(*codec.ConnackError); ok {
+		var ce *codec.ConnackError
+		if errors.As(err, &ce) {
 			return &RefusedError{Err: ce}
 		}
 		return fmt.Errorf("%w: %w", ErrProtocol, err)

@@ -74,12 +74,6 @@ func (m *memStore) reason(seq uint64) string {
 	return m.quarantined[seq]
 }
 
-func (m *memStore) strikes(seq uint64) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.struck[seq]
-}
-
 func (m *memStore) Read(after uint64, maxRecords, maxBytes int) ([]session.Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -7,9 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/nbiot-uploader/uploader/queue"
-	"github.com/nbiot-uploader/uploader/uplink"
 )
 
 // twoWindowReadings is enough for one `flush --inflight 1` to take seconds
@@ -133,18 +130,22 @@ func statusJSON(t *testing.T, s *scenario) lastWindowReport {
 	return st
 }
 
-// readSkips reads the skipped-window counts from the queue file (no
-// process holds it any more).
-func readSkips(t *testing.T, db string) uplink.WindowSkips {
+// windowSkips is what `status --json` counts of skipped windows.
+type windowSkips struct {
+	Busy       uint64 `json:"busy"`
+	Empty      uint64 `json:"empty"`
+	LastReason string `json:"last_reason"`
+}
+
+// readSkips reads the skipped-window counts through `status --json`.
+func readSkips(t *testing.T, db string) windowSkips {
 	t.Helper()
-	q, err := queue.Open(db, nil)
-	if err != nil {
-		t.Fatalf("open queue: %v", err)
+	r := runUploader(t, processTimeout, "", nil, "status", "--db", db, "--json", "--log-level", "warn")
+	var st struct {
+		SkippedWindows windowSkips `json:"skipped_windows"`
 	}
-	defer q.Close()
-	skips, err := uplink.ReadWindowSkips(q)
-	if err != nil {
-		t.Fatal(err)
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil {
+		t.Fatalf("status --json: %s", r)
 	}
-	return skips
+	return st.SkippedWindows
 }
