@@ -90,6 +90,14 @@ type Config struct {
 	// NextContact, when set, tells the status record when the site will
 	// next be heard (the daemon's next regular slot).
 	NextContact func() time.Time
+
+	// MinCSQ and MinVoltageMV (0: off) defer a window whose signal (after
+	// registration) or supply (before the radio goes on) is below them: the
+	// radio goes off again at once (ErrDeferred). After MaxDeferral of
+	// deferrals in a row a window goes anyway (0: never).
+	MinCSQ       int
+	MinVoltageMV int
+	MaxDeferral  time.Duration
 }
 
 // EmptyWindowPolicy says whether a window with nothing queued brings the
@@ -190,6 +198,15 @@ func (c *Config) Validate() error {
 	}
 	if c.ReplyTimeout <= 0 {
 		return bad("--reply-timeout must be positive")
+	}
+	if c.MinCSQ < 0 || c.MinCSQ > 31 {
+		return bad("--min-csq %d is outside 0..31", c.MinCSQ)
+	}
+	if c.MinVoltageMV < 0 || c.MinVoltageMV > 10000 {
+		return bad("--min-voltage-mv %d is outside 0..10000", c.MinVoltageMV)
+	}
+	if c.MaxDeferral < 0 {
+		return bad("--max-deferral is negative")
 	}
 	for _, t := range []struct{ flag, topic string }{{"--status-topic", c.StatusTopic}, {"--will-topic", c.WillTopic}} {
 		if t.topic == "" {

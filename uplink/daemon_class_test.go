@@ -26,6 +26,7 @@ func TestDaemonRetriesFollowTheFailureClass(t *testing.T) {
 		{"broker busy", fault.WithClass(fault.BackOff, errors.New("server busy")), true},
 		{"bad password", fault.WithClass(fault.Stop, errors.New("bad user name or password")), false},
 		{"invalid configuration", fmt.Errorf("configuration: %w", ErrInvalidConfig), false},
+		{"deferred on a poor link", fmt.Errorf("gate: %w: CSQ 4 below the minimum 10", ErrDeferred), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -277,6 +278,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 			failures, lastClass = 0, fault.Retry
 			bo.reset()
 			log.Info("window done", attrs...)
+		case errors.Is(werr, ErrDeferred):
+			// A poor link or supply: no retries and no early windows
+			// (they would burn the battery on the same poor link); the
+			// next regular slot tries again.
+			failures, lastClass = failures+1, fault.Stop
+			log.Warn("window deferred", append(attrs, "err", werr)...)
 		case errorsIsBusy(werr):
 			// Another process ran the window: not this daemon's failure.
 			log.Warn("window not run: the queue or the modem is busy", append(attrs, "err", werr)...)

@@ -31,6 +31,10 @@ type StatusRecord struct {
 	Expired          uint64   `json:"expired"`
 	Quarantined      int64    `json:"quarantined"`
 	Rejected         uint64   `json:"rejected"`
+	// Deferred windows (Config.MinCSQ, MinVoltageMV): since the last window
+	// that ran, and ever.
+	Deferred      uint64 `json:"deferred"`
+	DeferredTotal uint64 `json:"deferred_total"`
 
 	// This window so far (up to CONNACK) and this calendar month before it.
 	Window Usage `json:"window"`
@@ -147,6 +151,9 @@ func (w *window) statusBase(st queue.Stats) StatusRecord {
 	if u, err := MonthUsage(w.q, now); err == nil {
 		r.Month = u
 	}
+	if d, err := ReadDeferrals(w.q); err == nil {
+		r.Deferred, r.DeferredTotal = d.Streak, d.Total
+	}
 	if w.cfg.NextContact != nil {
 		next := w.cfg.NextContact().UTC()
 		r.NextContact = &next
@@ -214,9 +221,19 @@ func (w *window) readLinkFacts(ctx context.Context, h *Modem) {
 	} else {
 		w.log.Debug("no cell information", "err", err)
 	}
-	if mv, err := h.SupplyVoltage(ctx); err == nil {
-		w.link.supplyMV = mv
-	} else {
-		w.log.Debug("no supply voltage", "err", err)
+}
+
+// readSupply reads the module's supply before the radio goes on (AT+CBC
+// needs no network), for the status record and the supply gate.
+func (w *window) readSupply(ctx context.Context, h *Modem) error {
+	if w.cfg.StatusTopic == "" && w.cfg.MinVoltageMV <= 0 {
+		return nil
 	}
+	mv, err := h.SupplyVoltage(ctx)
+	if err != nil {
+		w.log.Debug("no supply voltage", "err", err)
+		return nil // a module without AT+CBC is not gated
+	}
+	w.link.supplyMV = mv
+	return w.gate("supply mV", mv, w.cfg.MinVoltageMV)
 }

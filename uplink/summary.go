@@ -49,6 +49,9 @@ const (
 	// OutcomeSkipped: the window did not bring the radio up (nothing was
 	// queued); Error says why.
 	OutcomeSkipped = "skipped"
+	// OutcomeDeferred: the link or the supply was below its minimum, so
+	// the radio went off again at once (ErrDeferred); Error says why.
+	OutcomeDeferred = "deferred"
 )
 
 // ParseSummary decodes what the queue stored; nil data gives (nil, nil).

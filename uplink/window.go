@@ -40,6 +40,10 @@ func RunWindow(ctx context.Context, cfg Config, q *queue.Queue) (Summary, error)
 	sum.End = time.Now()
 	sum.DurationSeconds = sum.End.Sub(sum.Start).Seconds()
 	switch {
+	case errors.Is(err, ErrDeferred):
+		sum.Outcome = OutcomeDeferred
+		sum.Error = err.Error()
+		sum.Step = StepGate
 	case err != nil:
 		sum.Outcome = OutcomeFailed
 		sum.Error = err.Error()
@@ -162,6 +166,9 @@ func (w *window) runModem(ctx context.Context) error {
 			w.sum.RadioOffError = td.Err.Error()
 		}
 	}()
+	if err := w.readSupply(ctx, h); err != nil {
+		return err
+	}
 	w.radioOn = time.Now()
 	if _, err := h.RadioOn(ctx); err != nil {
 		return err
@@ -185,6 +192,13 @@ func (w *window) runModem(ctx context.Context) error {
 	}
 	w.sum.CSQ = rssi
 	w.log.Info("registered", "via", reg.Via, "technology", reg.Technology, "csq", rssi, "waited", reg.Waited.Round(time.Millisecond))
+	if rssi == 99 {
+		rssi = 0 // unknown counts as no signal for the gate
+	}
+	if err := w.gate("CSQ", rssi, cfg.MinCSQ); err != nil {
+		return err
+	}
+	w.endDeferralStreak()
 	w.readLinkFacts(ctx, h)
 
 	if _, err := h.StartBearer(ctx, cfg.APN, cfg.APNUser, cfg.APNPassword); err != nil {

@@ -125,6 +125,9 @@ func windowFlags() []cli.Flag {
 		strFlag("server-name", "", "TLS server name when it differs from the broker host"),
 		durFlag("window-timeout", 10*time.Minute, "hard deadline for one whole window"),
 		intFlag("window-records", 0, "send at most this many records per window (0 = everything queued)"),
+		intFlag("min-csq", 0, "defer a window whose signal after registration is below this CSQ (radio off again at once; 0 = off)"),
+		intFlag("min-voltage-mv", 0, "defer a window whose supply (AT+CBC) is below this many millivolts, before the radio goes on (0 = off)"),
+		durFlag("max-deferral", 24*time.Hour, "after deferring windows this long in a row, go anyway (0 = defer without limit)"),
 		strFlag("status-topic", defaultStatusTopic, "retained status record published right after CONNACK ({client-id} is replaced; empty: none)"),
 		strFlag("will-topic", defaultStatusTopic, "retained last will if a window ends without DISCONNECT ({client-id} is replaced; empty: none)"),
 	})
@@ -269,6 +272,9 @@ func windowConfig(c *cli.Context) (uplink.Config, error) {
 	}
 	cfg.StatusTopic = strings.ReplaceAll(c.String("status-topic"), "{client-id}", cfg.ClientID)
 	cfg.WillTopic = strings.ReplaceAll(c.String("will-topic"), "{client-id}", cfg.ClientID)
+	cfg.MinCSQ = c.Int("min-csq")
+	cfg.MinVoltageMV = c.Int("min-voltage-mv")
+	cfg.MaxDeferral = c.Duration("max-deferral")
 	cfg.WindowTimeout = c.Duration("window-timeout")
 	cfg.MaxRecords = c.Int("window-records")
 	if cfg.MaxRecords < 0 {
