@@ -46,6 +46,10 @@ type statusReport struct {
 	ClientID   string             `json:"client_id"`
 	// SkippedWindows counts windows that did not bring the radio up.
 	SkippedWindows uplink.WindowSkips `json:"skipped_windows"`
+	// Deferrals counts windows deferred on a poor link or supply.
+	Deferrals uplink.Deferrals `json:"deferrals"`
+	// Month is this calendar month's usage (UTC) of the windows that ran.
+	Month uplink.Usage `json:"month"`
 	// InterruptedSendUntil is set when a window died in the middle of a
 	// PUBLISH larger than one chunk: the next one power-cycles the module
 	// or waits until then (see uplink.ModemLock.MidPacketUntil).
@@ -105,6 +109,12 @@ func runStatus(c *cli.Context, e *env) error {
 	if r.SkippedWindows, err = uplink.ReadWindowSkips(q); err != nil {
 		log.Warn("could not read the skipped windows", "err", err)
 	}
+	if r.Deferrals, err = uplink.ReadDeferrals(q); err != nil {
+		log.Warn("could not read the deferrals", "err", err)
+	}
+	if r.Month, err = uplink.MonthUsage(q, now); err != nil {
+		log.Warn("could not read the month's usage", "err", err)
+	}
 	if until, err := uplink.ReadMidPacketMark(modemLockPath(c)); err != nil {
 		log.Warn("could not read the modem lock file", "err", err)
 	} else if !until.IsZero() {
@@ -155,6 +165,13 @@ func printStatus(w io.Writer, r statusReport, now time.Time) {
 		fmt.Fprintf(w, "next window:    none: no daemon runs (the last one planned %s)\n", p.At.Format(time.RFC3339))
 	default:
 		fmt.Fprintf(w, "next window:    none: no daemon runs\n")
+	}
+	if d := r.Deferrals; d.Total > 0 {
+		fmt.Fprintf(w, "deferred:       %d windows (%d in a row now; last: %s)\n", d.Total, d.Streak, d.LastReason)
+	}
+	if m := r.Month; m.Windows > 0 {
+		fmt.Fprintf(w, "this month:     %d windows, %d MQTT bytes up, %d down, about %d bytes on the air, radio on %.0f s\n",
+			m.Windows, m.MQTTBytesOut, m.MQTTBytesIn, m.AirBytes, m.RadioOnSeconds)
 	}
 	if sk := r.SkippedWindows; sk.Busy+sk.Empty > 0 {
 		fmt.Fprintf(w, "skipped:        %d windows (%d with nothing queued, %d while another held the queue or modem)\n", sk.Busy+sk.Empty, sk.Empty, sk.Busy)
