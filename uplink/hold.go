@@ -47,6 +47,7 @@ type Modem struct {
 	conn      *modem.Conn
 	keepAlive atomic.Int64 // nanoseconds; the broker's if it announced one
 	radioOn   time.Time
+	cleanEnd  bool // SessionEnded(true): the last bytes were a DISCONNECT
 	closed    bool
 	teardown  Teardown
 }
@@ -236,6 +237,11 @@ func (h *Modem) SetKeepAlive(d time.Duration) {
 		h.keepAlive.Store(int64(d))
 	}
 }
+
+// SessionEnded tells the hold how the session on its connection ended:
+// clean means DISCONNECT was written, so the teardown waits for it to be
+// acknowledged before the quick close (TeardownPlan.DrainConn).
+func (h *Modem) SessionEnded(clean bool) { h.cleanEnd = clean }
 
 func (h *Modem) release() {
 	h.mark.close()

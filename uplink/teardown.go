@@ -18,6 +18,12 @@ const radioOffBudget = 15 * time.Second
 // the hold ended (planTeardown), and then carried out step by step in the
 // order of its fields.
 type TeardownPlan struct {
+	// DrainConn: before closing, wait (bounded) until AT+CIPACK reports
+	// every byte acknowledged by the broker's host: the quick close drops
+	// whatever the module has not yet put on the air, and after a clean
+	// session that is the DISCONNECT — without it the broker publishes the
+	// will and logs the window as lost.
+	DrainConn bool
 	// CloseConn: AT+CIPCLOSE and AT+CIPSHUT; the connection is open and
 	// the module is between packets.
 	CloseConn bool
@@ -43,7 +49,7 @@ func (p TeardownPlan) String() string {
 		on   bool
 		name string
 	}{
-		{p.CloseConn, "close connection"}, {p.AwaitBroker, "wait for the broker to drop the connection"},
+		{p.DrainConn, "wait for the TCP acknowledgement"}, {p.CloseConn, "close connection"}, {p.AwaitBroker, "wait for the broker to drop the connection"},
 		{p.PowerDown, "AT+CPOWD=1"}, {p.RadioOff, "AT+CFUN=0"}, {p.CutPower, "cut power"},
 	} {
 		if s.on {
@@ -61,6 +67,7 @@ type holdState struct {
 	opened      bool // the port is open and the module answered
 	connOpen    bool // a TCP connection was dialled through the module
 	splitCut    bool // a split write stopped without the next prompt (modem.ErrSplitWriteCut)
+	cleanEnd    bool // the MQTT session ended with DISCONNECT written
 	powerSwitch bool
 	keepRadio   bool
 }
@@ -78,6 +85,7 @@ func planTeardown(s holdState) TeardownPlan {
 		return TeardownPlan{AwaitBroker: true, RadioOff: true}
 	}
 	p := TeardownPlan{CloseConn: s.opened && s.connOpen}
+	p.DrainConn = p.CloseConn && s.cleanEnd
 	switch {
 	case s.keepRadio:
 	case s.powerSwitch:
@@ -103,6 +111,7 @@ func (h *Modem) Close(ctx context.Context) Teardown {
 		opened:      h.Modem != nil,
 		connOpen:    h.conn != nil,
 		splitCut:    splitCut,
+		cleanEnd:    h.cleanEnd,
 		powerSwitch: h.cfg.Power.Configured(),
 		keepRadio:   h.opts.KeepRadio,
 	})
@@ -121,6 +130,9 @@ func (h *Modem) Close(ctx context.Context) Teardown {
 	}
 	if splitCut && plan.CutPower {
 		h.log.Warn("the module may be waiting for the rest of a PUBLISH; cutting its power without a word")
+	}
+	if plan.DrainConn {
+		h.drain(budget)
 	}
 	if plan.CloseConn {
 		if err := h.conn.CloseContext(budget); err != nil {
@@ -192,4 +204,32 @@ func (h *Modem) cutPower(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// drainWait bounds the wait for the TCP acknowledgement of the last bytes:
+// a few NB-IoT round trips. Past it the close goes ahead (the broker may
+// then see no DISCONNECT, which costs a will message, not a reading).
+const drainWait = 5 * time.Second
+
+// drain polls AT+CIPACK until the broker's host has acknowledged every
+// byte sent, or drainWait (within the teardown budget) runs out.
+func (h *Modem) drain(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, drainWait)
+	defer cancel()
+	poll := 50 * time.Millisecond
+	for {
+		_, _, unacked, err := h.conn.Acked(ctx)
+		switch {
+		case err != nil:
+			h.log.Debug("AT+CIPACK before closing failed; closing anyway", "err", err)
+			return
+		case unacked == 0:
+			return
+		}
+		if sleepCtx(ctx, poll) != nil {
+			h.log.Warn("the broker's host had not acknowledged the last bytes in time; closing anyway", "unacknowledged", unacked)
+			return
+		}
+		poll = min(2*poll, 500*time.Millisecond)
+	}
 }

@@ -293,6 +293,9 @@ func (w *window) session(ctx context.Context, conn net.Conn, held *Modem) error 
 		}
 	}
 	res, err := session.Run(ctx, conn, queueStore{w.q}, scfg)
+	if held != nil {
+		held.SessionEnded(err == nil)
+	}
 	w.sum.Sent = res.Sent
 	w.sum.Acked = res.Acked
 	w.sum.Skipped = res.Skipped
