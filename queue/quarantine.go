@@ -189,19 +189,23 @@ func (q *Queue) RetryQuarantined(seqs ...uint64) (int, error) {
 // RetryAllQuarantined is RetryQuarantined for every quarantined record.
 func (q *Queue) RetryAllQuarantined() (int, error) { return q.retry(nil, true) }
 
+// chosenSeqs is every quarantined seq with all, else seqs sorted without
+// repeats.
+func chosenSeqs(quar *bbolt.Bucket, seqs []uint64, all bool) ([]uint64, error) {
+	if all {
+		return quarantinedSeqs(quar)
+	}
+	slices.Sort(seqs)
+	return slices.Compact(seqs), nil
+}
+
 func (q *Queue) retry(seqs []uint64, all bool) (int, error) {
 	n := 0
 	err := q.update(func(t *txn) error {
 		quar := t.tx.Bucket(bucketQuarantine)
-		var err error
-		if all {
-			seqs, err = quarantinedSeqs(quar)
-			if err != nil {
-				return err
-			}
-		} else {
-			slices.Sort(seqs)
-			seqs = slices.Compact(seqs)
+		seqs, err := chosenSeqs(quar, seqs, all)
+		if err != nil {
+			return err
 		}
 		if len(seqs) == 0 {
 			return nil
@@ -281,15 +285,9 @@ func (q *Queue) drop(seqs []uint64, all bool) (int, error) {
 	n := 0
 	err := q.update(func(t *txn) error {
 		quar := t.tx.Bucket(bucketQuarantine)
-		var err error
-		if all {
-			seqs, err = quarantinedSeqs(quar)
-			if err != nil {
-				return err
-			}
-		} else {
-			slices.Sort(seqs)
-			seqs = slices.Compact(seqs)
+		seqs, err := chosenSeqs(quar, seqs, all)
+		if err != nil {
+			return err
 		}
 		for _, seq := range seqs {
 			key := seqKey(seq)

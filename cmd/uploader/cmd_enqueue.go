@@ -68,11 +68,7 @@ func runEnqueue(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(e.stderr, c.String("log-level"))
-	if err != nil {
-		return err
-	}
-	q, err := openQueue(c, log)
+	_, q, err := loggedQueue(c, e)
 	if err != nil {
 		return err
 	}

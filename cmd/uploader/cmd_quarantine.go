@@ -68,11 +68,7 @@ func runQuarantineList(c *cli.Context, e *env) error {
 	if c.NArg() > 0 {
 		return usagef("quarantine list takes no arguments, got %q", c.Args().First())
 	}
-	log, err := newLogger(e.stderr, c.String("log-level"))
-	if err != nil {
-		return err
-	}
-	q, err := openQueue(c, log)
+	_, q, err := loggedQueue(c, e)
 	if err != nil {
 		return err
 	}
@@ -156,11 +152,7 @@ func runQuarantineChange(c *cli.Context, e *env, verb string) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(e.stderr, c.String("log-level"))
-	if err != nil {
-		return err
-	}
-	q, err := openQueue(c, log)
+	_, q, err := loggedQueue(c, e)
 	if err != nil {
 		return err
 	}

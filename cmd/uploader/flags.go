@@ -181,6 +181,20 @@ func command(name, usage, argsUsage string, flags []cli.Flag, action cli.ActionF
 // openQueue opens the queue with the limits of the flags, creating it when
 // it does not exist yet; log receives the queue's own reports (drops,
 // expiries, long lock waits at debug level).
+// loggedQueue is the logger of --log-level and the queue of --db, the two
+// things every command that writes the queue starts with.
+func loggedQueue(c *cli.Context, e *env) (*slog.Logger, *queue.Queue, error) {
+	log, err := newLogger(e.stderr, c.String("log-level"))
+	if err != nil {
+		return nil, nil, err
+	}
+	q, err := openQueue(c, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return log, q, nil
+}
+
 func openQueue(c *cli.Context, log *slog.Logger) (*queue.Queue, error) {
 	opts, err := queueOptions(c, log)
 	if err != nil {

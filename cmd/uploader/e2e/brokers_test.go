@@ -122,6 +122,14 @@ type mosquittoBroker struct {
 // test when it is not installed.
 func startMosquitto(t *testing.T) *mosquittoBroker {
 	t.Helper()
+	return startMosquittoWith(t, nil)
+}
+
+// startMosquittoWith is startMosquitto with more configuration: extra,
+// when set, writes what it needs into dir and returns lines to append to
+// mosquitto.conf.
+func startMosquittoWith(t *testing.T, extra func(dir string) string) *mosquittoBroker {
+	t.Helper()
 	bin, passwd := findMosquitto()
 	if bin == "" || passwd == "" {
 		t.Skip("mosquitto is not installed (need /usr/sbin/mosquitto and mosquitto_passwd): apt-get install mosquitto")
@@ -131,6 +139,10 @@ func startMosquitto(t *testing.T) *mosquittoBroker {
 	if out, err := exec.Command(passwd, "-b", "-c", pwFile, brokerUser, brokerPassword).CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_passwd: %v\n%s", err, out)
 	}
+	more := ""
+	if extra != nil {
+		more = extra(dir)
+	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ { // another process may take the free port first
 		port, err := freePort()
@@ -139,7 +151,7 @@ func startMosquitto(t *testing.T) *mosquittoBroker {
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		conf := filepath.Join(dir, "mosquitto.conf")
-		if err := os.WriteFile(conf, []byte(mosquittoConfig(port, pwFile)), 0o600); err != nil {
+		if err := os.WriteFile(conf, []byte(mosquittoConfig(port, pwFile)+more), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		p := startProc(t, nil, nil, bin, "-c", conf)

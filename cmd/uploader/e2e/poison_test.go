@@ -3,67 +3,24 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // startMosquittoACL is startMosquitto with an ACL file: the suite's user
 // may read and write everything except publish to denied.
 func startMosquittoACL(t *testing.T, denied string) *mosquittoBroker {
 	t.Helper()
-	bin, passwd := findMosquitto()
-	if bin == "" || passwd == "" {
-		t.Skip("mosquitto is not installed (need /usr/sbin/mosquitto and mosquitto_passwd): apt-get install mosquitto")
-	}
-	dir := t.TempDir()
-	pwFile := filepath.Join(dir, "passwd")
-	if out, err := exec.Command(passwd, "-b", "-c", pwFile, brokerUser, brokerPassword).CombinedOutput(); err != nil {
-		t.Fatalf("mosquitto_passwd: %v\n%s", err, out)
-	}
-	aclFile := filepath.Join(dir, "acl")
-	acl := fmt.Sprintf("user %s\ntopic deny %s\ntopic readwrite #\n", brokerUser, denied)
-	if err := os.WriteFile(aclFile, []byte(acl), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ { // another process may take the free port first
-		port, err := freePort()
-		if err != nil {
+	return startMosquittoWith(t, func(dir string) string {
+		aclFile := filepath.Join(dir, "acl")
+		acl := fmt.Sprintf("user %s\ntopic deny %s\ntopic readwrite #\n", brokerUser, denied)
+		if err := os.WriteFile(aclFile, []byte(acl), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		conf := filepath.Join(dir, "mosquitto.conf")
-		if err := os.WriteFile(conf, []byte(mosquittoConfig(port, pwFile)+"acl_file "+aclFile+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		p := startProc(t, nil, nil, bin, "-c", conf)
-		lastErr = waitListening(addr, p, 10*time.Second)
-		if lastErr == nil {
-			time.Sleep(100 * time.Millisecond)
-			if p.exited() {
-				lastErr = fmt.Errorf("mosquitto exited: %s", p.result())
-			}
-		}
-		if lastErr == nil {
-			t.Cleanup(func() {
-				p.signal(syscall.SIGTERM)
-				p.wait(10 * time.Second)
-			})
-			return &mosquittoBroker{addr: addr, p: p}
-		}
-		p.signal(syscall.SIGKILL)
-		p.wait(10 * time.Second)
-		lastErr = fmt.Errorf("%w\n%s", lastErr, p.stderr.String())
-	}
-	t.Fatalf("mosquitto did not start: %v", lastErr)
-	return nil
+		return "acl_file " + aclFile + "\n"
+	})
 }
 
 // quarantineEntry is the part of `quarantine list --json` the suite reads.
