@@ -59,3 +59,16 @@ func TestWithStepKeepsSessionStepsOnly(t *testing.T) {
 		t.Errorf("a queue error got step %q, want %q", got, StepQueueAck)
 	}
 }
+
+// A record the broker refuses is quarantined, unless the refusal only
+// means "later".
+func TestRefusalClass(t *testing.T) {
+	for code, want := range map[byte]fault.Class{
+		0x80: fault.Quarantine, 0x87: fault.Quarantine, 0x90: fault.Quarantine, 0x99: fault.Quarantine,
+		0x97: fault.BackOff,
+	} {
+		if got := refusalClass(code); got != want {
+			t.Errorf("refusalClass(0x%02x) = %v, want %v", code, got, want)
+		}
+	}
+}

@@ -12,9 +12,16 @@ import (
 // (Store.Quarantine) or to mark it suspect (Store.Strike).
 const StepQueueQuarantine = "queue quarantine"
 
-// reasonQuotaExceeded (MQTT 5 "Quota exceeded") refuses a record for now,
-// not for good: such a record stays queued for the next window.
-const reasonQuotaExceeded = 0x97
+// refusalClass is what a refusal of one record in a PUBACK/PUBREC (MQTT 5
+// reason >= 0x80) asks for: Quota exceeded (0x97) refuses it for now, not
+// for good, so it stays queued (fault.BackOff); every other refusal is the
+// record's own and quarantines it (fault.Quarantine).
+func refusalClass(reason byte) fault.Class {
+	if reason == 0x97 {
+		return fault.BackOff
+	}
+	return fault.Quarantine
+}
 
 // blamingDisconnect reports whether an MQTT 5 DISCONNECT reason says the
 // broker found fault with a packet it received, which may be one record's
@@ -56,7 +63,7 @@ func (s *session) reject(f *flight, t codec.PacketType, ev event) error {
 	if ev.reasonString != "" {
 		reason += fmt.Sprintf(" %q", ev.reasonString)
 	}
-	if ev.reason == reasonQuotaExceeded {
+	if refusalClass(ev.reason) != fault.Quarantine {
 		s.warn.log(s.log, "quota", "broker refused a record for now; left queued", "seq", f.seq, "reason", reason)
 		return nil
 	}
