@@ -233,12 +233,14 @@ func (s *scenario) checkRadioOff(device string) {
 }
 
 // cleanWindow runs a window through a fresh simulator without faults; it
-// must succeed and empty the queue.
+// must succeed and empty the queue. It runs even when the queue is empty
+// already (--empty-window connect), so it always proves a clean window
+// leaves the radio off.
 func (s *scenario) cleanWindow() windowSummary {
 	t := s.t
 	t.Helper()
 	sim := startSimulator(t, "")
-	r := s.flush(sim.path)
+	r := s.flush(sim.path, "--empty-window", "connect")
 	if r.code != 0 {
 		t.Fatalf("clean window: %s", r)
 	}
