@@ -76,6 +76,18 @@ type module struct {
 	downPending   *segment      // downlink segment not yet delivered
 	rx            []byte        // receive buffer (manual mode)
 	rxBacklog     []byte        // arrived data that did not fit in rx
+	rxReads       uint64        // AT+CIPRXGET=2/3 answered, for RxURCRepeat
+	rxRepeating   bool          // an RxURCRepeat reminder is scheduled
+	// rxCmd is the mode of the AT+CIPRXGET=2/3/4 being answered (0 for
+	// other commands) and rxPayload the payload characters of its answer,
+	// for the receive accounting.
+	rxCmd     int
+	rxPayload int
+
+	// quietV and quietR are the virtual and real instants since which the
+	// host has had nothing new to react to (Config.HostTime).
+	quietV time.Duration
+	quietR time.Time
 
 	faults  faultState
 	garbage *rand.Rand
@@ -203,7 +215,10 @@ func (m *module) loop() {
 		case <-wake:
 			if m.clk.virtual {
 				// The host has gone quiet: it is waiting for the network.
+				// Whether or not the event tells the host anything, its
+				// silence from here on is measured from the event.
 				m.fire(i)
+				m.markQuiet()
 			}
 		case <-m.ctx.Done():
 			return
@@ -277,6 +292,28 @@ func (m *module) write(b []byte) {
 			return
 		}
 		b = b[n:]
+	}
+	m.markQuiet()
+}
+
+// markQuiet notes that the host has just been given something to react to
+// (or has just spoken), for Config.HostTime.
+func (m *module) markQuiet() {
+	if m.clk.virtual && m.cfg.HostTime {
+		m.quietV, m.quietR = m.clk.now(), time.Now()
+	}
+}
+
+// chargeHost moves the virtual clock over the host's silence before input
+// that arrives now (Config.HostTime): a silence shorter than VirtualIdle is
+// computation, modelled as instant; a longer one is the host waiting, and
+// counts in full from the last thing it had to react to.
+func (m *module) chargeHost() {
+	if !m.clk.virtual || !m.cfg.HostTime || m.quietR.IsZero() {
+		return
+	}
+	if silence := time.Since(m.quietR); silence >= m.cfg.VirtualIdle {
+		m.wait(m.quietV + silence)
 	}
 }
 

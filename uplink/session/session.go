@@ -60,6 +60,11 @@ type session struct {
 	drained  bool
 	taken    int
 
+	// what the connection was last told by pace
+	paced        bool
+	pacedDue     int
+	pacedBlocked bool
+
 	pub   codec.Publish
 	props [1]codec.UserProperty
 	warn  warnOnce
