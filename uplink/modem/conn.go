@@ -32,7 +32,7 @@ type Conn struct {
 	hinted    atomic.Bool
 	due       atomic.Int32
 	blocked   atomic.Bool
-	firstSent atomic.Int64 // UnixNano of the first Write's end, for the round trip
+	firstSent atomic.Int64  // UnixNano of the first Write's end, for the round trip
 	rtt       time.Duration // observed round trip; 0 until measured
 	cost      time.Duration // last receive exchange, AT command to OK
 	urcSeen   bool          // a "+CIPRXGET: 1" not yet acted on

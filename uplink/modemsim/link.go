@@ -437,14 +437,14 @@ func (m *module) rxURC() {
 
 // scheduleRxRepeat repeats the announcement of RxURCRepeat every interval
 // while data waits and the host has not read since reads (the count of
-// AT+CIPRXGET=2/3 when the reminder was set). It is an event the host does not
-// wait for: on the virtual clock it fires once the host has gone quiet.
+// AT+CIPRXGET=2/3 when the reminder was set). On the virtual clock it is
+// passive: it happens when other activity reaches its instant.
 func (m *module) scheduleRxRepeat(l *link, reads uint64) {
 	every := m.cfg.Variants.RxURCRepeatEvery
 	if every <= 0 {
 		every = DefaultRxURCRepeatEvery
 	}
-	m.schedule(m.clk.now()+every, false, func() {
+	e := m.schedule(m.clk.now()+every, false, func() {
 		if m.link != l || !m.vol.rxManual || len(m.rx) == 0 {
 			m.rxRepeating = false
 			return
@@ -456,6 +456,7 @@ func (m *module) scheduleRxRepeat(l *link, reads uint64) {
 		// counts from that read.
 		m.scheduleRxRepeat(l, m.rxReads)
 	})
+	e.passive = true
 }
 
 // refillRx moves data that did not fit into the receive buffer.

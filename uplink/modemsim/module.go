@@ -28,6 +28,11 @@ type event struct {
 	// for Config.VirtualIdle, so a host that keeps sending is not pushed
 	// into the future by them.
 	awaited bool
+	// passive events never make the virtual clock jump: they happen only
+	// when other activity brings the clock to them (the RxURCRepeat
+	// reminder, which would otherwise move time on whenever the host
+	// chose not to read yet).
+	passive bool
 	epoch   uint64 // power epoch the event belongs to
 	seq     uint64
 	fn      func()
@@ -170,6 +175,23 @@ func (m *module) nextEvent() (int, *event) {
 	return best, m.events[best]
 }
 
+// nextActive is the earliest event that is not passive.
+func (m *module) nextActive() (int, *event) {
+	best := -1
+	for i, e := range m.events {
+		if e.passive {
+			continue
+		}
+		if best < 0 || e.due < m.events[best].due || (e.due == m.events[best].due && e.seq < m.events[best].seq) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return -1, nil
+	}
+	return best, m.events[best]
+}
+
 func (m *module) fire(i int) {
 	e := m.events[i]
 	m.events = append(m.events[:i], m.events[i+1:]...)
@@ -196,12 +218,17 @@ func (m *module) loop() {
 		}
 		i, next := m.nextEvent()
 		var wake <-chan time.Time
+		now := m.clk.now()
 		if next != nil {
-			now := m.clk.now()
 			if next.due <= now || next.epoch != m.epoch || (m.clk.virtual && next.awaited) {
 				m.fire(i)
 				continue
 			}
+			if m.clk.virtual && next.passive {
+				i, next = m.nextActive()
+			}
+		}
+		if next != nil {
 			if m.clk.virtual {
 				timer.Reset(m.cfg.VirtualIdle)
 			} else {

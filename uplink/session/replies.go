@@ -214,6 +214,7 @@ func (s *session) onPuback(ev event) error {
 		return fmt.Errorf("%w: PUBACK for packet id %d, which is not a QoS 1 PUBLISH in flight", ErrProtocol, ev.id)
 	}
 	delete(s.inflight, ev.id)
+	s.win.landed(f)
 	if ev.reason >= 0x80 {
 		return s.reject(f, codec.TypePuback, ev)
 	}
@@ -227,6 +228,7 @@ func (s *session) onPubrec(ev event) error {
 	}
 	if ev.reason >= 0x80 {
 		delete(s.inflight, ev.id)
+		s.win.landed(f)
 		return s.reject(f, codec.TypePubrec, ev)
 	}
 	f.released = true
@@ -239,6 +241,7 @@ func (s *session) onPubcomp(ev event) error {
 		return fmt.Errorf("%w: PUBCOMP for packet id %d, which is not awaiting it", ErrProtocol, ev.id)
 	}
 	delete(s.inflight, ev.id)
+	s.win.landed(f)
 	if ev.reason >= 0x80 {
 		// Only 0x92 (Packet identifier not found) is defined here: the
 		// broker accepted the message with its PUBREC and then lost track
