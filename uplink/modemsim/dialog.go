@@ -54,10 +54,11 @@ func (m *module) commandLine(line string, overflow bool) {
 	} else {
 		m.execLine(&a, body)
 	}
-	m.write(a.buf)
 	if m.rxCmd != 0 {
+		// Counted first, so a host that has read the answer sees it counted.
 		m.countRx(len(line)+1, len(a.buf))
 	}
+	m.write(a.buf)
 	m.afterAnswer()
 	for _, fn := range a.after {
 		fn()
