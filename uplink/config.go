@@ -134,7 +134,7 @@ func Defaults() Config {
 		ModemLockTimeout:    30 * time.Second,
 		MQTTVersion:         codec.V311,
 		KeepAlive:           60,
-		InFlight:            64,
+		InFlight:            256,
 		ReplyTimeout:        30 * time.Second,
 		WindowTimeout:       10 * time.Minute,
 	}

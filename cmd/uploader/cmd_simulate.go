@@ -19,6 +19,7 @@ func simulateCommand(e *env) *cli.Command {
 		intFlag("csq", -1, "signal quality the module reports (0-31, 99 unknown; -1 = profile default)"),
 		intFlag("sim-baud", -1, "serial pacing in baud (0 = unpaced; -1 = profile default)"),
 		boolFlag("virtual-clock", "advance a virtual clock instead of sleeping for modelled delays"),
+		strFlag("rx-urc", "once", "when the module announces received data with +CIPRXGET: 1: once (into an empty buffer), every (each arrival), repeat (each arrival, repeated every second until read) or never"),
 		strFlag("log-level", "warn", "log level of the simulator"),
 	}
 	cmd := command("simulate", "run a simulated SIM7000 on a pseudo-terminal (prints its device path; runs until interrupted)", "", flags, func(c *cli.Context) error {
@@ -54,6 +55,11 @@ func runSimulate(c *cli.Context, e *env) error {
 	if v := c.Int("sim-baud"); v >= 0 {
 		cfg.Baud = v
 	}
+	policy, err := modemsim.ParseRxURCPolicy(c.String("rx-urc"))
+	if err != nil {
+		return usagef("--rx-urc: %v", err)
+	}
+	cfg.Variants.RxURC = policy
 	cfg.VirtualClock = c.Bool("virtual-clock")
 	cfg.Logger = log
 	sim, err := modemsim.Start(cfg)

@@ -116,7 +116,7 @@ func windowFlags() []cli.Flag {
 		strFlag("mqtt-version", "3.1.1", "MQTT protocol: 3.1, 3.1.1 or 5"),
 		intFlag("keepalive", 60, "MQTT keepalive in seconds"),
 		boolFlag("no-seq", `MQTT 5: leave out the user property "seq" (each record's sequence number), about 11 bytes per reading; consumers can then not drop duplicates`),
-		intFlag("inflight", 64, "most unacknowledged QoS 1/2 messages at once (MQTT 5: also bounded by the broker's Receive Maximum)"),
+		intFlag("inflight", 256, "most unacknowledged QoS 1/2 messages at once (MQTT 5: also bounded by the broker's Receive Maximum; within it the window is sized to the measured bandwidth-delay product)"),
 		durFlag("reply-timeout", 30*time.Second, "longest wait for any broker reply (CONNACK, PUBACK, PINGRESP)"),
 		boolFlag("tls", "use TLS to the broker (Go's crypto/tls, over either transport)"),
 		strFlag("ca-file", "", "PEM file of CA certificates to trust (default: the system's)"),

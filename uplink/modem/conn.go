@@ -28,6 +28,16 @@ type Conn struct {
 	lastPoll time.Time
 	drained  bool // after CLOSED: the module's buffer is empty too
 
+	// Receive pacing once a session has called AwaitReplies (see there).
+	hinted    atomic.Bool
+	due       atomic.Int32
+	blocked   atomic.Bool
+	firstSent atomic.Int64  // UnixNano of the first Write's end, for the round trip
+	rtt       time.Duration // observed round trip; 0 until measured
+	cost      time.Duration // last receive exchange, AT command to OK
+	urcSeen   bool          // a "+CIPRXGET: 1" not yet acted on
+	noDirect  bool          // the module refused AT+CIPRXGET=2 on an empty buffer
+
 	writeMu   sync.Mutex // one Write at a time, so chunks are not interleaved
 	broken    error      // a send left the module in an unknown state
 	splitHook func(done bool) error
@@ -177,6 +187,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		// makes the next process wait needlessly.
 		_ = c.splitHook(true)
 	}
+	c.firstSent.CompareAndSwap(0, time.Now().UnixNano())
 	return written, nil
 }
 
@@ -386,22 +397,101 @@ func (c *Conn) Read(p []byte) (int, error) {
 			return 0, stepErr("read", errDeadline)
 		}
 		pending := c.m.takeRxPending()
-		if pending || c.left > 0 || fatal != nil || time.Since(c.lastPoll) >= c.m.opts.PollInterval {
-			if err := c.fetch(dl, fatal != nil); err != nil {
+		if !c.hinted.Load() {
+			if pending || c.left > 0 || fatal != nil || time.Since(c.lastPoll) >= c.m.opts.PollInterval {
+				if err := c.fetch(dl, fatal != nil, false); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			if err := c.wait(dl, c.m.opts.PollInterval-time.Since(c.lastPoll)); err != nil {
 				return 0, err
 			}
 			continue
 		}
-		if err := c.wait(dl); err != nil {
+		c.urcSeen = c.urcSeen || pending
+		next := c.nextPoll()
+		if c.left > 0 || fatal != nil || !time.Now().Before(next) {
+			if err := c.fetch(dl, fatal != nil, !c.noDirect); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if err := c.wait(dl, time.Until(next)); err != nil {
 			return 0, err
 		}
 	}
 }
 
-// wait sleeps until data is announced, the next poll is due, the deadline
-// passes or the connection goes away.
-func (c *Conn) wait(deadline time.Time) error {
-	d := c.m.opts.PollInterval - time.Since(c.lastPoll)
+// Receive pacing (AwaitReplies). Every AT+CIPRXGET exchange holds the UART
+// for the module's turnaround plus its bytes (about 55 ms on a SIM7000 at
+// 115200 baud), time the next chunk waits for, so reads are spaced to keep
+// their share of the UART small, and are made only while replies are due:
+//
+//   - nothing due: only "+CIPRXGET: 1" starts a read, plus a safety poll
+//     every safetyPoll in case the module never announces (a broker's
+//     DISCONNECT, say);
+//   - replies due, the session still sending: a read every 1.5 round trips
+//     (the window is sized to cover them, see session.Config.InFlight), the
+//     announcement does not hurry it: acknowledgements are read in batches;
+//   - the session blocked on a reply: a read as soon as "+CIPRXGET: 1"
+//     comes, otherwise every quarter round trip, so a module that never
+//     announces costs at most a quarter round trip per wait.
+//
+// Each interval is at least minPollGap and costFactor (blocked:
+// blockedCostFactor) times the last exchange, which bounds the receive
+// side's share of the UART to 1/costFactor while streaming whatever the
+// round trip. Once data is found, the module's "<left>" count is read out
+// at once. The round trip is the time from the end of the first Write
+// (CONNECT, and the records pipelined behind it) to its first reply bytes:
+// the only exchange whose send instant is unambiguous, since every later
+// reply answers one of several pipelined chunks. Until it is known,
+// PollInterval stands in for it.
+const (
+	minPollGap        = 50 * time.Millisecond
+	safetyPoll        = 15 * time.Second
+	costFactor        = 25
+	blockedCostFactor = 10
+)
+
+// AwaitReplies tells the connection how many replies its user awaits and
+// whether it is blocked until one comes. The first call switches Read from
+// polling every PollInterval to the pacing described above, and reads
+// from AT+CIPRXGET=4 + =2 pairs to a single =2 (falling back to the pair
+// on a module that refuses =2 on an empty buffer). Safe for concurrent use
+// with Read.
+func (c *Conn) AwaitReplies(due int, blocked bool) {
+	c.hinted.Store(true)
+	c.due.Store(int32(min(due, 1<<30)))
+	if c.blocked.Swap(blocked) != blocked && blocked {
+		c.m.poke()
+	}
+}
+
+// nextPoll is the instant of the next receive exchange. Called under readMu.
+func (c *Conn) nextPoll() time.Time {
+	rtt := c.rtt
+	if rtt <= 0 {
+		rtt = c.m.opts.PollInterval
+	}
+	due, blocked := c.due.Load(), c.blocked.Load()
+	var gap time.Duration
+	switch {
+	case c.urcSeen && (due == 0 || blocked):
+		return c.lastPoll.Add(minPollGap)
+	case due == 0:
+		gap = safetyPoll
+	case blocked:
+		gap = max(rtt/4, blockedCostFactor*c.cost)
+	default:
+		gap = max(rtt*3/2, costFactor*c.cost)
+	}
+	return c.lastPoll.Add(max(gap, minPollGap))
+}
+
+// wait sleeps until data is announced, d passes, the deadline passes or
+// the connection goes away.
+func (c *Conn) wait(deadline time.Time, d time.Duration) error {
 	if !deadline.IsZero() {
 		d = min(d, time.Until(deadline))
 	}
@@ -417,10 +507,24 @@ func (c *Conn) wait(deadline time.Time) error {
 	return nil
 }
 
-// fetch asks how much the module buffers (unless the last read said) and
-// reads up to 1460 bytes of it into rbuf. afterClose means CLOSED was seen:
-// an empty buffer or an ERROR answer then means nothing more will come.
-func (c *Conn) fetch(deadline time.Time, afterClose bool) error {
+// fetch asks how much the module buffers (unless the last read said, or
+// direct asks to read without asking) and reads up to 1460 bytes of it
+// into rbuf. afterClose means CLOSED was seen: an empty buffer or an ERROR
+// answer then means nothing more will come.
+func (c *Conn) fetch(deadline time.Time, afterClose, direct bool) error {
+	start := time.Now()
+	err := c.fetchOnce(deadline, afterClose, direct)
+	c.cost = time.Since(start)
+	c.urcSeen = false
+	if err == nil && len(c.rbuf) > 0 && c.rtt == 0 {
+		if sent := c.firstSent.Load(); sent != 0 {
+			c.rtt = max(time.Duration(time.Now().UnixNano()-sent), minPollGap)
+		}
+	}
+	return err
+}
+
+func (c *Conn) fetchOnce(deadline time.Time, afterClose, direct bool) error {
 	ctx, cancel := opContext(deadline)
 	defer cancel()
 	m := c.m
@@ -433,6 +537,9 @@ func (c *Conn) fetch(deadline time.Time, afterClose bool) error {
 	}
 	c.lastPoll = time.Now()
 	avail := c.left
+	if avail == 0 && direct {
+		avail = maxReceiveChunk
+	}
 	if avail == 0 {
 		var lines []string
 		err := m.exchangeLocked(ctx, "AT+CIPRXGET=4", queryTimeout, okHandler("AT+CIPRXGET=4", &lines))
@@ -493,6 +600,12 @@ func (c *Conn) fetch(deadline time.Time, afterClose bool) error {
 		c.left = 0
 		if afterClose && isCommandError(err) {
 			c.drained = true
+			return nil
+		}
+		if direct && c.left == 0 && isCommandError(err) && m.connFatal() == nil {
+			// Some firmware may refuse a read of an empty buffer: ask
+			// first from now on.
+			c.noDirect = true
 			return nil
 		}
 		return stepErr("AT+CIPRXGET=2", err)

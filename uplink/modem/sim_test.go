@@ -388,3 +388,51 @@ func TestSimulatorHungTeardown(t *testing.T) {
 	}
 	t.Logf("CloseContext %v, teardown %v", closed.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
+
+// Ensure a Conn told what replies are due (AwaitReplies) reads them under
+// every "+CIPRXGET: 1" policy of the simulator, with single
+// AT+CIPRXGET=2 reads and no AT+CIPRXGET=4 queries, and drains what the
+// module reports left.
+func TestSimulatorAwaitReplies(t *testing.T) {
+	for _, policy := range modemsim.RxURCPolicies() {
+		t.Run(policy.String(), func(t *testing.T) {
+			host, port := echoListener(t)
+			cfg := modemsim.Fast()
+			cfg.Variants.RxURC = policy
+			cfg.Variants.RxURCRepeatEvery = 20 * time.Millisecond
+			sim, m := startSim(t, cfg, modem.Options{QuickSend: true, PollInterval: 50 * time.Millisecond})
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			c := bringUp(t, ctx, m, host, port)
+			if err := c.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			before := sim.Accounting()
+
+			payload := binaryPayload(5000)
+			c.AwaitReplies(1, false)
+			if _, err := c.Write(payload); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			c.AwaitReplies(1, true)
+			got := make([]byte, len(payload))
+			if _, err := io.ReadFull(c, got); err != nil {
+				t.Fatalf("ReadFull: %v", err)
+			}
+			c.AwaitReplies(0, false)
+			if !bytes.Equal(got, payload) {
+				t.Fatal("echo differs from what was written")
+			}
+			acc := sim.Accounting()
+			if polls := acc.RxPolls - before.RxPolls; polls != 0 {
+				t.Errorf("%d AT+CIPRXGET=4 queries; a paced Conn reads with =2 alone", polls)
+			}
+			if reads := acc.RxReads - acc.RxEmptyReads - before.RxReads + before.RxEmptyReads; reads < (len(payload)+1459)/1460 {
+				t.Errorf("%d reads with data for %d bytes", reads, len(payload))
+			}
+			if err := c.Close(); err != nil {
+				t.Errorf("Conn.Close: %v", err)
+			}
+		})
+	}
+}

@@ -35,6 +35,18 @@ type Accounting struct {
 	TCPConnections int `json:"tcp_connections"` // CONNECT OKs
 	Reboots        int `json:"reboots"`         // resets and spontaneous reboots
 
+	// The receive side of manual mode: AT+CIPRXGET=4 queries, =2/3 reads
+	// (and how many of those found nothing), "+CIPRXGET: 1" URCs sent, and
+	// the UART the =2/3/4 exchanges took: bytes both ways with echo but
+	// without the payload read, and those bytes at the line rate plus one
+	// Turnaround per command.
+	RxPolls       int     `json:"rx_polls"`
+	RxReads       int     `json:"rx_reads"`
+	RxEmptyReads  int     `json:"rx_empty_reads"`
+	RxURCs        int     `json:"rx_urcs"`
+	RxUARTBytes   int64   `json:"rx_uart_bytes"`
+	RxUARTSeconds float64 `json:"rx_uart_seconds"`
+
 	MQTTBytesUp   int64 `json:"mqtt_bytes_up"`   // payload forwarded to the broker
 	MQTTBytesDown int64 `json:"mqtt_bytes_down"` // payload received from the broker
 	LostBytesUp   int64 `json:"lost_bytes_up"`   // payload accepted but never delivered (faults)

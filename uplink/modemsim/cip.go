@@ -331,6 +331,7 @@ func cmdCIPRXGET(m *module, a *answer, c command) string {
 		}
 		m.urcInside(a)
 		a.line(fmt.Sprintf("+CIPRXGET: 4,%d", len(m.rx)))
+		m.rxCmd = 4
 		return "OK"
 	case 2, 3:
 		limit := maxSendLimit
@@ -353,7 +354,10 @@ func cmdCIPRXGET(m *module, a *answer, c command) string {
 		m.rx = append([]byte(nil), m.rx[got:]...)
 		m.refillRx()
 		a.line(fmt.Sprintf("+CIPRXGET: %d,%d,%d", mode, got, len(m.rx)))
+		m.rxReads++
+		m.rxCmd, m.rxPayload = mode, got
 		if mode == 3 {
+			m.rxPayload = 2 * got
 			a.raw([]byte(strings.ToUpper(hex.EncodeToString(data))))
 		} else {
 			a.raw(data)

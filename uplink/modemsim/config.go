@@ -78,6 +78,14 @@ type Config struct {
 	// virtual clock jumps to the next pending network event (data from the
 	// broker, a remote close). 0 means DefaultVirtualIdle.
 	VirtualIdle time.Duration
+	// HostTime, with VirtualClock, charges the host's own waits: input that
+	// comes after the host was silent for VirtualIdle or longer (real time)
+	// since the module last said something, or last let a network event
+	// happen, arrives that much virtual time later. Without it the host is
+	// infinitely fast, and a driver that sleeps before polling pays nothing
+	// for the sleep. Shorter silences are computation and stay free, so the
+	// figures do not depend on the load of the machine running the test.
+	HostTime bool
 
 	// StartPoweredOff starts the module switched off; PowerOn boots it.
 	// Otherwise Start returns a module that has booted, with its banner

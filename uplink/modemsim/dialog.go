@@ -54,6 +54,10 @@ func (m *module) commandLine(line string, overflow bool) {
 	} else {
 		m.execLine(&a, body)
 	}
+	if m.rxCmd != 0 {
+		// Counted first, so a host that has read the answer sees it counted.
+		m.countRx(len(line)+1, len(a.buf))
+	}
 	m.write(a.buf)
 	m.afterAnswer()
 	for _, fn := range a.after {
@@ -64,6 +68,32 @@ func (m *module) commandLine(line string, overflow bool) {
 		m.log.Debug("fault: spontaneous reboot", "after_commands", f.RebootAfterCommands)
 		m.reset()
 	}
+}
+
+// countRx accounts one AT+CIPRXGET=2/3/4 exchange: the command line with its
+// CR (and echo), the answer without its payload, and the UART time both take
+// with the module's turnaround.
+func (m *module) countRx(lineBytes, answerBytes int) {
+	mode, payload := m.rxCmd, m.rxPayload
+	m.rxCmd, m.rxPayload = 0, 0
+	n := lineBytes + answerBytes - payload
+	if m.vol.echo {
+		n += lineBytes
+	}
+	t := uartTime(n, m.cfg.Baud) + m.cfg.Turnaround
+	m.acct.add(func(a *Accounting) {
+		switch {
+		case mode == 4:
+			a.RxPolls++
+		case payload == 0:
+			a.RxReads++
+			a.RxEmptyReads++
+		default:
+			a.RxReads++
+		}
+		a.RxUARTBytes += int64(n)
+		a.RxUARTSeconds += t.Seconds()
+	})
 }
 
 // execLine runs the commands of a line; the final result of the line is the

@@ -14,6 +14,7 @@ func (m *module) input(b []byte) {
 	if m.power != powerReady || m.hung {
 		return
 	}
+	m.chargeHost()
 	m.inFree = max(m.clk.now(), m.inFree) + uartTime(n, m.cfg.Baud)
 	m.wait(m.inFree)
 	for _, c := range b {
@@ -32,6 +33,7 @@ func (m *module) input(b []byte) {
 	if len(m.echoPending) > 0 {
 		m.write(nil)
 	}
+	m.markQuiet()
 }
 
 func (m *module) commandByte(c byte) {

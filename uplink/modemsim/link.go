@@ -408,14 +408,55 @@ func (m *module) deliver(l *link, data []byte) {
 		wasEmpty := len(m.rx) == 0
 		m.rxBacklog = append(m.rxBacklog, data...)
 		m.refillRx()
-		if m.cfg.Variants.RxURC == RxURCEvery || (m.cfg.Variants.RxURC == RxURCOnce && wasEmpty && len(m.rx) > 0) {
-			m.urc("+CIPRXGET: 1")
+		switch m.cfg.Variants.RxURC {
+		case RxURCEvery:
+			m.rxURC()
+		case RxURCOnce:
+			if wasEmpty && len(m.rx) > 0 {
+				m.rxURC()
+			}
+		case RxURCRepeat:
+			m.rxURC()
+			if !m.rxRepeating {
+				m.rxRepeating = true
+				m.scheduleRxRepeat(l, m.rxReads)
+			}
 		}
 	case m.vol.head:
 		m.write(append([]byte(fmt.Sprintf("\r\n+IPD,%d:", len(data))), data...))
 	default:
 		m.write(data)
 	}
+}
+
+// rxURC announces unread data.
+func (m *module) rxURC() {
+	m.acct.add(func(a *Accounting) { a.RxURCs++ })
+	m.urc("+CIPRXGET: 1")
+}
+
+// scheduleRxRepeat repeats the announcement of RxURCRepeat every interval
+// while data waits and the host has not read since reads (the count of
+// AT+CIPRXGET=2/3 when the reminder was set). On the virtual clock it is
+// passive: it happens when other activity reaches its instant.
+func (m *module) scheduleRxRepeat(l *link, reads uint64) {
+	every := m.cfg.Variants.RxURCRepeatEvery
+	if every <= 0 {
+		every = DefaultRxURCRepeatEvery
+	}
+	e := m.schedule(m.clk.now()+every, false, func() {
+		if m.link != l || !m.vol.rxManual || len(m.rx) == 0 {
+			m.rxRepeating = false
+			return
+		}
+		if m.rxReads == reads {
+			m.rxURC()
+		}
+		// After a read that left data (or before new data), the reminder
+		// counts from that read.
+		m.scheduleRxRepeat(l, m.rxReads)
+	})
+	e.passive = true
 }
 
 // refillRx moves data that did not fit into the receive buffer.

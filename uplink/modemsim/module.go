@@ -28,6 +28,11 @@ type event struct {
 	// for Config.VirtualIdle, so a host that keeps sending is not pushed
 	// into the future by them.
 	awaited bool
+	// passive events never make the virtual clock jump: they happen only
+	// when other activity brings the clock to them (the RxURCRepeat
+	// reminder, which would otherwise move time on whenever the host
+	// chose not to read yet).
+	passive bool
 	epoch   uint64 // power epoch the event belongs to
 	seq     uint64
 	fn      func()
@@ -76,6 +81,18 @@ type module struct {
 	downPending   *segment      // downlink segment not yet delivered
 	rx            []byte        // receive buffer (manual mode)
 	rxBacklog     []byte        // arrived data that did not fit in rx
+	rxReads       uint64        // AT+CIPRXGET=2/3 answered, for RxURCRepeat
+	rxRepeating   bool          // an RxURCRepeat reminder is scheduled
+	// rxCmd is the mode of the AT+CIPRXGET=2/3/4 being answered (0 for
+	// other commands) and rxPayload the payload characters of its answer,
+	// for the receive accounting.
+	rxCmd     int
+	rxPayload int
+
+	// quietV and quietR are the virtual and real instants since which the
+	// host has had nothing new to react to (Config.HostTime).
+	quietV time.Duration
+	quietR time.Time
 
 	faults  faultState
 	garbage *rand.Rand
@@ -162,6 +179,23 @@ func (m *module) nextEvent() (int, *event) {
 	return best, m.events[best]
 }
 
+// nextActive is the earliest event that is not passive.
+func (m *module) nextActive() (int, *event) {
+	best := -1
+	for i, e := range m.events {
+		if e.passive {
+			continue
+		}
+		if best < 0 || e.due < m.events[best].due || (e.due == m.events[best].due && e.seq < m.events[best].seq) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return -1, nil
+	}
+	return best, m.events[best]
+}
+
 func (m *module) fire(i int) {
 	e := m.events[i]
 	m.events = append(m.events[:i], m.events[i+1:]...)
@@ -188,12 +222,17 @@ func (m *module) loop() {
 		}
 		i, next := m.nextEvent()
 		var wake <-chan time.Time
+		now := m.clk.now()
 		if next != nil {
-			now := m.clk.now()
 			if next.due <= now || next.epoch != m.epoch || (m.clk.virtual && next.awaited) {
 				m.fire(i)
 				continue
 			}
+			if m.clk.virtual && next.passive {
+				i, next = m.nextActive()
+			}
+		}
+		if next != nil {
 			if m.clk.virtual {
 				timer.Reset(m.cfg.VirtualIdle)
 			} else {
@@ -207,7 +246,10 @@ func (m *module) loop() {
 		case <-wake:
 			if m.clk.virtual {
 				// The host has gone quiet: it is waiting for the network.
+				// Whether or not the event tells the host anything, its
+				// silence from here on is measured from the event.
 				m.fire(i)
+				m.markQuiet()
 			}
 		case <-m.ctx.Done():
 			return
@@ -281,6 +323,28 @@ func (m *module) write(b []byte) {
 			return
 		}
 		b = b[n:]
+	}
+	m.markQuiet()
+}
+
+// markQuiet notes that the host has just been given something to react to
+// (or has just spoken), for Config.HostTime.
+func (m *module) markQuiet() {
+	if m.clk.virtual && m.cfg.HostTime {
+		m.quietV, m.quietR = m.clk.now(), time.Now()
+	}
+}
+
+// chargeHost moves the virtual clock over the host's silence before input
+// that arrives now (Config.HostTime): a silence shorter than VirtualIdle is
+// computation, modelled as instant; a longer one is the host waiting, and
+// counts in full from the last thing it had to react to.
+func (m *module) chargeHost() {
+	if !m.clk.virtual || !m.cfg.HostTime || m.quietR.IsZero() {
+		return
+	}
+	if silence := time.Since(m.quietR); silence >= m.cfg.VirtualIdle {
+		m.wait(m.quietV + silence)
 	}
 }
 

@@ -96,3 +96,81 @@ func TestDownlinkCoalescing(t *testing.T) {
 		t.Errorf("AirBytesDown grew by %d, want one segment of %d", got, 3+segmentHeader)
 	}
 }
+
+// Ensure RxURCRepeat announces each arrival and repeats the announcement
+// while data waits unread, and stops once the host has read everything.
+func TestRxURCRepeat(t *testing.T) {
+	cfg := Fast()
+	cfg.Variants.RxURC = RxURCRepeat
+	cfg.Variants.RxURCRepeatEvery = 20 * time.Millisecond
+	sim, h := startPipe(t, cfg)
+	b := newBroker(t)
+	connectQuick(t, h, b, true)
+	b.send("one")
+	h.expect("\r\n+CIPRXGET: 1\r\n")
+	// Unread: the reminder comes again, and again.
+	h.expect("\r\n+CIPRXGET: 1\r\n")
+	h.expect("\r\n+CIPRXGET: 1\r\n")
+	h.cmd("AT+CIPRXGET=2,10", "\r\n+CIPRXGET: 2,3,0\r\none\r\nOK\r\n")
+	acc := sim.Accounting()
+	if acc.RxURCs < 3 || acc.RxReads != 1 {
+		t.Errorf("RxURCs %d, RxReads %d; want at least 3 and 1", acc.RxURCs, acc.RxReads)
+	}
+}
+
+// Ensure the receive accounting counts polls, reads, empty reads and the
+// UART bytes of those exchanges without their payload.
+func TestRxAccounting(t *testing.T) {
+	cfg := Fast()
+	cfg.Variants.RxURC = RxURCNever
+	sim, h := startPipe(t, cfg)
+	b := newBroker(t)
+	connectQuick(t, h, b, true)
+	before := sim.Accounting()
+	h.cmd("AT+CIPRXGET=2,10", "\r\n+CIPRXGET: 2,0,0\r\n\r\nOK\r\n")
+	b.send("hello")
+	h.pollRx(5)
+	h.cmd("AT+CIPRXGET=2,10", "\r\n+CIPRXGET: 2,5,0\r\nhello\r\nOK\r\n")
+	acc := sim.Accounting()
+	if got := acc.RxReads - before.RxReads; got != 2 {
+		t.Errorf("RxReads grew by %d, want 2", got)
+	}
+	if got := acc.RxEmptyReads - before.RxEmptyReads; got != 1 {
+		t.Errorf("RxEmptyReads grew by %d, want 1", got)
+	}
+	polls := acc.RxPolls - before.RxPolls
+	if polls < 1 {
+		t.Fatalf("RxPolls grew by %d", polls)
+	}
+	// Echo is off after connectQuick: each =2 is 17 bytes out and its
+	// answer 27 bytes framing; each =4 is 14 bytes out, 23 back.
+	want := int64(2*17+2*(len("\r\n+CIPRXGET: 2,0,0\r\n")+len("\r\nOK\r\n"))) + int64(polls)*int64(14+len("\r\n+CIPRXGET: 4,0\r\n\r\nOK\r\n"))
+	if got := acc.RxUARTBytes - before.RxUARTBytes; got != want {
+		t.Errorf("RxUARTBytes grew by %d, want %d", got, want)
+	}
+}
+
+// Ensure HostTime charges a host silence of VirtualIdle or more to the
+// virtual clock and leaves a quick host's time alone.
+func TestHostTime(t *testing.T) {
+	for _, charged := range []bool{false, true} {
+		t.Run(fmt.Sprintf("HostTime=%v", charged), func(t *testing.T) {
+			cfg := Fast()
+			cfg.VirtualClock = true
+			cfg.HostTime = charged
+			cfg.VirtualIdle = 5 * time.Millisecond
+			sim, h := startPipe(t, cfg)
+			h.cmd("ATE0", "ATE0\r\r\nOK\r\n")
+			start := sim.Accounting().ElapsedSeconds
+			time.Sleep(50 * time.Millisecond) // the host waits on purpose
+			h.cmd("AT", "\r\nOK\r\n")
+			got := sim.Accounting().ElapsedSeconds - start
+			if charged && got < 0.05 {
+				t.Errorf("a 50 ms wait of the host advanced the clock %.3f s", got)
+			}
+			if !charged && got != 0 {
+				t.Errorf("without HostTime the clock moved %.3f s", got)
+			}
+		})
+	}
+}

@@ -3,11 +3,13 @@ package modemsim
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // RxURCPolicy says when the module announces received data with
 // "+CIPRXGET: 1" in manual receive mode. The reference leaves the exact
-// repeat policy open, so drivers should be tested against all three.
+// repeat policy open (sim7000-at.md §8.2, §13 item 8), so drivers should be
+// tested against all four.
 type RxURCPolicy int
 
 const (
@@ -17,9 +19,32 @@ const (
 	RxURCNever
 	// RxURCEvery announces every arrival, even into a non-empty buffer.
 	RxURCEvery
+	// RxURCRepeat announces every arrival and repeats the announcement
+	// every Variants.RxURCRepeatEvery while data waits unread, until the
+	// host's next AT+CIPRXGET=2/3.
+	RxURCRepeat
 )
 
-var rxURCNames = map[RxURCPolicy]string{RxURCOnce: "once", RxURCNever: "never", RxURCEvery: "every"}
+// DefaultRxURCRepeatEvery is the interval of RxURCRepeat when
+// Variants.RxURCRepeatEvery is 0.
+const DefaultRxURCRepeatEvery = time.Second
+
+var rxURCNames = map[RxURCPolicy]string{RxURCOnce: "once", RxURCNever: "never", RxURCEvery: "every", RxURCRepeat: "repeat"}
+
+// RxURCPolicies lists every policy, the default first.
+func RxURCPolicies() []RxURCPolicy {
+	return []RxURCPolicy{RxURCOnce, RxURCEvery, RxURCRepeat, RxURCNever}
+}
+
+// ParseRxURCPolicy parses a policy name: once, every, repeat or never.
+func ParseRxURCPolicy(name string) (RxURCPolicy, error) {
+	for p, n := range rxURCNames {
+		if n == strings.ToLower(strings.TrimSpace(name)) {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("receive URC policy %q (want once, every, repeat or never): %w", name, ErrFaultSpec)
+}
 
 func (p RxURCPolicy) String() string {
 	if s, ok := rxURCNames[p]; ok {
@@ -49,11 +74,14 @@ type Variants struct {
 	ConnectFailState bool
 	// RxURC is the "+CIPRXGET: 1" repeat policy.
 	RxURC RxURCPolicy
+	// RxURCRepeatEvery is the repeat interval of RxURCRepeat; 0 means
+	// DefaultRxURCRepeatEvery.
+	RxURCRepeatEvery time.Duration
 }
 
 // ParseVariants parses a comma-separated list of variant names:
 // urc-inside, cifsr-ok, cipstatus-ok-last, data-accept-space,
-// already-connect-error, connect-fail-state, rx-urc=once|never|every.
+// already-connect-error, connect-fail-state, rx-urc=once|every|repeat|never.
 func ParseVariants(spec string) (Variants, error) {
 	var v Variants
 	flags := map[string]*bool{
@@ -74,18 +102,13 @@ func ParseVariants(spec string) (Variants, error) {
 			continue
 		}
 		if policy, ok := strings.CutPrefix(item, "rx-urc="); ok {
-			found := false
-			for p, name := range rxURCNames {
-				if name == policy {
-					v.RxURC, found = p, true
-				}
-			}
-			if found {
+			if p, err := ParseRxURCPolicy(policy); err == nil {
+				v.RxURC = p
 				continue
 			}
 		}
 		return Variants{}, fmt.Errorf("variant %q (known: urc-inside, cifsr-ok, cipstatus-ok-last, "+
-			"data-accept-space, already-connect-error, connect-fail-state, rx-urc=once|never|every): %w",
+			"data-accept-space, already-connect-error, connect-fail-state, rx-urc=once|every|repeat|never): %w",
 			item, ErrFaultSpec)
 	}
 	return v, nil
@@ -94,6 +117,9 @@ func ParseVariants(spec string) (Variants, error) {
 func (v Variants) validate() error {
 	if _, ok := rxURCNames[v.RxURC]; !ok {
 		return fmt.Errorf("Variants.RxURC %d: %w", int(v.RxURC), ErrInvalidConfig)
+	}
+	if v.RxURCRepeatEvery < 0 {
+		return fmt.Errorf("Variants.RxURCRepeatEvery %v is negative: %w", v.RxURCRepeatEvery, ErrInvalidConfig)
 	}
 	return nil
 }

@@ -42,7 +42,7 @@ type Store interface {
 
 // Defaults for the zero values of Config.
 const (
-	DefaultInFlight     = 64
+	DefaultInFlight     = 256
 	DefaultChunkSize    = 1460 // the SIM7000's AT+CIPSEND ceiling and a common TCP MSS
 	DefaultBatchRecords = 256
 	DefaultBatchBytes   = 256 << 10
@@ -61,8 +61,10 @@ type Config struct {
 	Password   []byte // sent when non-nil; never logged
 	Will       *codec.Will
 
-	// InFlight caps unacknowledged QoS 1/2 PUBLISHes (default 64). With
-	// MQTT 5 the broker's Receive Maximum lowers it further.
+	// InFlight caps unacknowledged QoS 1/2 PUBLISHes (default 256). With
+	// MQTT 5 the broker's Receive Maximum lowers it further. Within the
+	// cap, the window's bytes are held to a measured bandwidth-delay
+	// budget (inflight.go), so the cap matters for small records.
 	InFlight int
 	// ChunkSize is the largest conn.Write. 0 asks conn for MaxChunk() int
 	// and otherwise uses DefaultChunkSize. Packets are packed back to back

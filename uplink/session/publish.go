@@ -161,7 +161,9 @@ func (s *session) publish(rec Record) error {
 		s.warn.log(s.log, "retain", "broker does not support retained messages; sending without retain", "seq", rec.Seq)
 	}
 	if p.QoS > 0 {
-		s.inflight[p.PacketID] = &flight{seq: rec.Seq, qos: p.QoS}
+		f := &flight{seq: rec.Seq, qos: p.QoS}
+		s.inflight[p.PacketID] = f
+		s.win.sent(f, len(s.out)-n0)
 		s.nextID = p.PacketID
 	} else {
 		s.qos0 = append(s.qos0, rec.Seq)

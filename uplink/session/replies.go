@@ -9,8 +9,33 @@ import (
 	"github.com/nbiot-uploader/uploader/uplink/fault"
 )
 
+// replyPacer is implemented by connections whose reads cost something, so
+// they read only while replies are due (uplink/modem.Conn: each read is an
+// AT+CIPRXGET exchange on the UART). due counts the broker packets the
+// session awaits; blocked says it can send nothing more until one comes.
+type replyPacer interface{ AwaitReplies(due int, blocked bool) }
+
+// pace tells a replyPacer connection what the session awaits, when that
+// changed.
+func (s *session) pace(blocked bool) {
+	p, ok := s.conn.(replyPacer)
+	if !ok {
+		return
+	}
+	due := len(s.inflight) + len(s.pings) + len(s.inboundQoS2)
+	if !s.connacked {
+		due++
+	}
+	if s.paced && due == s.pacedDue && blocked == s.pacedBlocked {
+		return
+	}
+	s.paced, s.pacedDue, s.pacedBlocked = true, due, blocked
+	p.AwaitReplies(due, blocked)
+}
+
 // poll handles every broker packet that has already arrived, without blocking.
 func (s *session) poll() error {
+	defer s.pace(false)
 	for {
 		select {
 		case ev, ok := <-s.rd.events:
@@ -36,6 +61,7 @@ func (s *session) wait() error {
 		return err
 	}
 	keepAlive := s.keepAlive
+	s.pace(true)
 	for {
 		deadline := s.progress.Add(s.cfg.ReplyTimeout)
 		wake := deadline
@@ -190,6 +216,7 @@ func (s *session) onPuback(ev event) error {
 		return fmt.Errorf("%w: PUBACK for packet id %d, which is not a QoS 1 PUBLISH in flight", ErrProtocol, ev.id)
 	}
 	delete(s.inflight, ev.id)
+	s.win.landed(f)
 	if f.status {
 		s.statusAcked(ev)
 		return nil
@@ -207,6 +234,7 @@ func (s *session) onPubrec(ev event) error {
 	}
 	if ev.reason >= 0x80 {
 		delete(s.inflight, ev.id)
+		s.win.landed(f)
 		return s.reject(f, codec.TypePubrec, ev)
 	}
 	f.released = true
@@ -219,6 +247,7 @@ func (s *session) onPubcomp(ev event) error {
 		return fmt.Errorf("%w: PUBCOMP for packet id %d, which is not awaiting it", ErrProtocol, ev.id)
 	}
 	delete(s.inflight, ev.id)
+	s.win.landed(f)
 	if ev.reason >= 0x80 {
 		// Only 0x92 (Packet identifier not found) is defined here: the
 		// broker accepted the message with its PUBREC and then lost track

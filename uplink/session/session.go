@@ -45,6 +45,7 @@ type session struct {
 	aliases     *aliasTable
 
 	inflight map[uint16]*flight
+	win      window
 	nextID   uint16
 	qos0     []uint64   // QoS 0 records written and not yet covered by a PINGREQ
 	pings    [][]uint64 // per outstanding PINGREQ, the QoS 0 records its PINGRESP proves
@@ -60,6 +61,11 @@ type session struct {
 	drained  bool
 	taken    int
 
+	// what the connection was last told by pace
+	paced        bool
+	pacedDue     int
+	pacedBlocked bool
+
 	pub   codec.Publish
 	props [1]codec.UserProperty
 	warn  warnOnce
@@ -70,8 +76,10 @@ type session struct {
 type flight struct {
 	seq      uint64
 	qos      byte
-	released bool // QoS 2: PUBREC arrived and PUBREL was queued
-	status   bool // the session's own status message, not a queue record
+	released bool      // QoS 2: PUBREC arrived and PUBREL was queued
+	size     int       // PUBLISH bytes, for the window's byte budget
+	sent     time.Time // when it joined the window
+	status   bool      // the session's own status message, not a queue record
 }
 
 // Run performs one session on conn: CONNECT, stream, acknowledgements,
@@ -99,6 +107,7 @@ func Run(ctx context.Context, conn net.Conn, store Store, cfg Config) (Result, e
 		inflightMax: cfg.InFlight,
 		aliases:     newAliasTable(0),
 		keepAlive:   time.Duration(cfg.KeepAlive) * time.Second,
+		win:         window{chunkBytes: cfg.ChunkSize},
 	}
 	if cfg.Version == codec.V5 {
 		// Receive Maximum is unknown until CONNACK, but it is never below 1.
@@ -266,11 +275,9 @@ func (s *session) stream() error {
 			}
 			continue
 		}
-		if s.effectiveQoS(rec.QoS) > 0 && len(s.inflight) >= s.inflightMax {
-			// Resume only once half the window is free, so each write
-			// carries a useful chunk instead of one PUBLISH per PUBACK.
-			resume := s.inflightMax - max(1, s.inflightMax/2)
-			for len(s.inflight) > resume {
+		if s.effectiveQoS(rec.QoS) > 0 && s.windowFull() {
+			// Resume only once a chunk's worth is free (inflight.go).
+			for !s.windowReopened() {
 				if err := s.wait(); err != nil {
 					return err
 				}

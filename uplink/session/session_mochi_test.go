@@ -152,6 +152,9 @@ func TestRunBrokerClosesMidStream(t *testing.T) {
 			cfg := testConfig(codec.V311)
 			cfg.ChunkSize = 512
 			cfg.AckBatch = 16
+			// A window smaller than the 120 records before the close, so
+			// acknowledgements arrive (and are applied) before it.
+			cfg.InFlight = 32
 
 			res, err := session.Run(runCtx(t), broker.dial(t), store, cfg)
 			if !errors.Is(err, session.ErrBrokerDisconnect) {

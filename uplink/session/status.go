@@ -62,7 +62,9 @@ func (s *session) publishStatus() error {
 	}
 	s.expectReply = true
 	if p.QoS > 0 {
-		s.inflight[p.PacketID] = &flight{qos: p.QoS, status: true}
+		f := &flight{qos: p.QoS, status: true}
+		s.inflight[p.PacketID] = f
+		s.win.sent(f, size)
 		s.nextID = p.PacketID
 	}
 	s.res.StatusSent, s.res.StatusBytes = true, size
