@@ -174,7 +174,7 @@ func (e *Encoder) buildBody(clientID string, rs []Reading) error {
 	if len(clientID) > MaxTopicLen {
 		return fmt.Errorf("encode pack: client id of %d bytes: %w", len(clientID), ErrTooLarge)
 	}
-	if len(rs) > MaxReadings {
+	if uint64(len(rs)) > MaxReadings {
 		return fmt.Errorf("encode pack: %d readings: %w", len(rs), ErrTooLarge)
 	}
 	if e.topics == nil {
