@@ -98,6 +98,14 @@ type Config struct {
 	MinCSQ       int
 	MinVoltageMV int
 	MaxDeferral  time.Duration
+
+	// Pack, when PackDeflate, sends readings in packs (packstore.go,
+	// package uplink/pack) on PackTopic, each at most PackMaxBytes long
+	// (0: DefaultPackMaxBytes). cmd/uploader defaults PackTopic to
+	// "uploader/<client-id>/pack".
+	Pack         PackMode
+	PackTopic    string
+	PackMaxBytes int
 }
 
 // EmptyWindowPolicy says whether a window with nothing queued brings the
@@ -218,6 +226,26 @@ func (c *Config) Validate() error {
 	}
 	if err := c.TLS.validate(); err != nil {
 		return bad("%v", err)
+	}
+	return c.validatePack()
+}
+
+func (c *Config) validatePack() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	switch c.Pack {
+	case "", PackNone, PackDeflate:
+	default:
+		return bad("unknown --pack %q (use none or deflate)", c.Pack)
+	}
+	if c.PackMaxBytes != 0 && (c.PackMaxBytes < MinPackMaxBytes || c.PackMaxBytes > MaxPackMaxBytes) {
+		return bad("--pack-max-bytes %d is outside %d..%d", c.PackMaxBytes, MinPackMaxBytes, MaxPackMaxBytes)
+	}
+	if c.Pack == PackDeflate {
+		if err := codec.ValidateTopicName(c.PackTopic); err != nil {
+			return bad("--pack-topic %q: %v", c.PackTopic, err)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package uplink
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -292,9 +293,18 @@ func (w *window) session(ctx context.Context, conn net.Conn, held *Modem) error 
 			cfg.Progress(Progress{Queued: queued, Sent: p.Sent, Acked: p.Acked, BytesOut: p.BytesOut, Elapsed: time.Since(w.sum.Start)})
 		}
 	}
-	res, err := session.Run(ctx, conn, queueStore{w.q}, scfg)
+	var store session.Store = queueStore{w.q}
+	var packs *packStore
+	if cfg.Pack == PackDeflate {
+		packs = newPackStore(w.q, cfg.ClientID, cfg.PackTopic, cmp.Or(cfg.PackMaxBytes, DefaultPackMaxBytes), w.log)
+		store = packs
+	}
+	res, err := session.Run(ctx, conn, store, scfg)
 	if held != nil {
 		held.SessionEnded(err == nil)
+	}
+	if packs != nil {
+		w.log.Info("packed readings", "packs", packs.packs, "readings", packs.packed, "topic", cfg.PackTopic)
 	}
 	w.sum.Sent = res.Sent
 	w.sum.Acked = res.Acked

@@ -71,7 +71,13 @@ var rules = []rule{
 	{
 		pkg:  "uplink",
 		why:  "uplink: joins queue, uplink/session, codec and uplink/modem; must not depend on package cmd/uploader (nor on the simulator or test helpers)",
-		only: []string{"codec", "queue", "uplink/modem", "uplink/session", "uplink/fault", "go.etcd.io/bbolt", "go.bug.st/serial", "github.com/robfig/cron/v3", "golang.org/x/sys"},
+		only: []string{"codec", "queue", "uplink/modem", "uplink/session", "uplink/fault", "uplink/pack", "go.etcd.io/bbolt", "go.bug.st/serial", "github.com/robfig/cron/v3", "golang.org/x/sys"},
+	},
+	{
+		pkg:  "uplink/pack",
+		why:  "uplink/pack: must not depend on the queue, the MQTT codec, the session, the modem or any package outside the standard library",
+		only: []string{},
+		deny: []string{"os", "net", "os/exec"},
 	},
 	{
 		pkg:  "uplink/fault",

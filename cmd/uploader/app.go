@@ -99,6 +99,7 @@ func newApp(e *env) *cli.App {
 			flushCommand(e),
 			runCommand(e),
 			statusCommand(e),
+			unpackCommand(e),
 			quarantineCommand(e),
 			modemCommand(e),
 			simulateCommand(e),

@@ -49,7 +49,9 @@ type Message struct {
 	QoS     byte
 	Retain  bool
 	Seq     string // the "seq" user property (MQTT 5), "" otherwise
-	At      time.Time
+	// ContentType is the MQTT 5 Content Type, "" when absent.
+	ContentType string
+	At          time.Time
 }
 
 // Broker is a running broker.
@@ -124,6 +126,8 @@ func Start(opts Options) (*Broker, error) {
 			QoS:     pk.FixedHeader.Qos,
 			Retain:  pk.FixedHeader.Retain,
 			At:      time.Now(),
+
+			ContentType: pk.Properties.ContentType,
 		}
 		for _, up := range pk.Properties.User {
 			if up.Key == "seq" {

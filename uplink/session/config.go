@@ -20,6 +20,9 @@ type Record struct {
 	// broker close the connection (Store.Strike); a struck record is sent
 	// in isolation (see the package documentation).
 	Strikes int
+	// ContentType, when set, is sent as the MQTT 5 Content Type (a pack
+	// names its format); other versions have no place for it.
+	ContentType string
 }
 
 // Store is the consumer-side view of the queue. Implementations open the

@@ -75,6 +75,7 @@ func (s *session) buildPublish(rec Record) (*codec.Publish, error) {
 		}
 	}
 	if s.v == codec.V5 {
+		p.ContentType = rec.ContentType
 		if s.cfg.SeqProperty {
 			s.props[0] = codec.UserProperty{Key: "seq", Value: strconv.FormatUint(rec.Seq, 10)}
 			p.UserProperties = s.props[:]
