@@ -103,3 +103,34 @@ func TestWindowPublishesStatusAndWill(t *testing.T) {
 		t.Errorf("second window's record %+v", second)
 	}
 }
+
+// On a paced link a clean window's DISCONNECT reaches the broker: the
+// teardown waits for AT+CIPACK before the quick close, which would drop
+// what is not yet on the air, so the broker publishes no will.
+func TestCleanWindowDisconnectReachesBroker(t *testing.T) {
+	broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword})
+	simCfg := modemsim.NBIoT()
+	simCfg.VirtualClock = true
+	sim := simtest.Start(t, simCfg)
+	q, dir := openQueue(t)
+	cfg := modemConfig(sim, broker.Addr(), dir)
+	cfg.StatusTopic = "uploader/site-7/status"
+	cfg.WillTopic = cfg.StatusTopic
+	cfg.WindowTimeout = 5 * time.Minute
+	cfg.RegistrationTimeout = 5 * time.Minute
+	for i := range 2 {
+		enqueueReadings(t, q, 5, 1)
+		if sum, err := uplink.RunWindow(context.Background(), cfg, q); err != nil || sum.Acked != 5 {
+			t.Fatalf("window %d: %+v, %v", i+1, sum, err)
+		}
+	}
+	if n := sim.Accounting().DroppedAtCloseBytes; n != 0 {
+		t.Errorf("the quick close dropped %d bytes not yet on the air", n)
+	}
+	// The second window's record comes after anything the first one's
+	// close made the broker publish.
+	recs := statusMessages(broker, cfg.StatusTopic)
+	if len(recs) != 2 || recs[0].State != "connected" || recs[1].State != "connected" {
+		t.Errorf("status records %+v, want two connected ones and no will", recs)
+	}
+}

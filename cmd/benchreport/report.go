@@ -27,6 +27,7 @@ type Report struct {
 	Codec      []CodecRow
 	Modem      []ModemRow
 	Fleet      []FleetRow
+	Rx         []RxRow
 }
 
 // Command is the suite's command line, for the template.
@@ -105,6 +106,8 @@ func buildReport(runs map[string]*SuiteRun, m Machine, started, finished time.Ti
 	rep.Modem, err = modemRows(out("modem"))
 	collect(err)
 	rep.Fleet, err = fleetRows(out("fleet"))
+	collect(err)
+	rep.Rx, err = rxRows(out("rx"))
 	collect(err)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

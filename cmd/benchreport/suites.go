@@ -66,6 +66,7 @@ func suites(quick bool) []Suite {
 		{Key: "codec", Args: []string{"-run", "^$", "-bench", "AppendPublish|PahoPublishEncode|MochiPublishEncode|DecodePubacks", "-benchmem", "-count", count(5), "./codec"}},
 		{Key: "session", Args: []string{"-run", "^$", "-bench", ".", "-benchmem", "-benchtime", "10x", "-count", count(3), "./uplink/session"}},
 		{Key: "modem", Args: []string{"-run", "^$", "-bench", "WriteThroughput", "-benchmem", "-benchtime", "5x", "-count", count(3), "./uplink/modem"}},
+		{Key: "rx", Args: []string{"-run", "^$", "-bench", "RxURCPolicies", "-benchtime", "1x", "-timeout", "30m", "./uplink"}},
 		{Key: "fleet", Args: []string{"-run", "^$", "-bench", "FleetSpread", "-benchtime", "1x", "./uplink"}},
 	}
 }

@@ -50,6 +50,9 @@ type Accounting struct {
 	MQTTBytesUp   int64 `json:"mqtt_bytes_up"`   // payload forwarded to the broker
 	MQTTBytesDown int64 `json:"mqtt_bytes_down"` // payload received from the broker
 	LostBytesUp   int64 `json:"lost_bytes_up"`   // payload accepted but never delivered (faults)
+	// DroppedAtCloseBytes is payload a quick close (AT+CIPCLOSE=1,
+	// AT+CIPSHUT) dropped because its transfer had not finished.
+	DroppedAtCloseBytes int64 `json:"dropped_at_close_bytes"`
 
 	// MQTTStream is every byte forwarded to the broker, in order, all
 	// connections concatenated; MQTTStreams holds the same per connection.

@@ -283,6 +283,9 @@ func cmdCIPCLOSE(m *module, _ *answer, c command) string {
 		return "ERROR"
 	}
 	wasConnected := m.link != nil && m.link.connected
+	if !quick {
+		m.flushAir(m.link)
+	}
 	m.dropLink()
 	m.vol.ip = stateClosed
 	if wasConnected {

@@ -31,6 +31,11 @@ type link struct {
 	losing    bool     // the lose-data fault swallows the rest
 	tx        int      // bytes sent on this link (AT+CIPACK)
 	acks      []ackMark
+	// inAir holds what the host sent that is not yet on the air (its
+	// modelled transfer has not finished): it reaches the broker when it
+	// lands; a quick close (AT+CIPCLOSE=1, AT+CIPSHUT, power loss) drops it,
+	// as the module's does.
+	inAir []*airSegment
 
 	mu     sync.Mutex // guards queue and closed, shared with the writer goroutine
 	queue  [][]byte
@@ -226,6 +231,7 @@ func (m *module) closeLink(l *link) {
 	if l == nil || l.closing {
 		return
 	}
+	m.dropAir(l) // a slow close flushed it first
 	l.closing, l.connected = true, false
 	switch {
 	case l.running:
@@ -234,6 +240,55 @@ func (m *module) closeLink(l *link) {
 		m.trackConn(l.conn, false)
 		_ = l.conn.Close()
 	}
+}
+
+// airSegment is one send waiting for its modelled transfer to end.
+type airSegment struct{ data []byte }
+
+// toAir hands data to the broker once its modelled transfer ends at
+// finish (at once on an unpaced link), unless the link is closed first.
+func (m *module) toAir(l *link, data []byte, finish time.Duration) {
+	if finish <= m.clk.now() && len(l.inAir) == 0 {
+		l.enqueue(data)
+		return
+	}
+	seg := &airSegment{data: data}
+	l.inAir = append(l.inAir, seg)
+	m.schedule(finish, false, func() {
+		if len(l.inAir) == 0 || l.inAir[0] != seg {
+			return // flushed by a slow close, or dropped by a quick one
+		}
+		l.inAir = l.inAir[1:]
+		if m.link == l && !l.closing {
+			l.enqueue(seg.data)
+		}
+	})
+}
+
+// flushAir sends on what is still in the air: a slow close (AT+CIPCLOSE=0)
+// finishes the transfer before its FIN.
+func (m *module) flushAir(l *link) {
+	if l == nil {
+		return
+	}
+	for _, seg := range l.inAir {
+		l.enqueue(seg.data)
+	}
+	l.inAir = nil
+}
+
+// dropAir forgets what is not on the air yet (a quick close).
+func (m *module) dropAir(l *link) {
+	if l == nil || len(l.inAir) == 0 {
+		return
+	}
+	lost := 0
+	for _, seg := range l.inAir {
+		lost += len(seg.data)
+	}
+	l.inAir = nil
+	m.log.Debug("quick close drops what is not on the air yet", "bytes", lost)
+	m.acct.add(func(a *Accounting) { a.DroppedAtCloseBytes += int64(lost) })
 }
 
 // dropLink closes the link and forgets it (CIPCLOSE, CIPSHUT, power loss).
@@ -280,7 +335,7 @@ func (m *module) send(p []byte) {
 	})
 	if forward > 0 {
 		m.acct.appendStream(delivered)
-		l.enqueue(delivered)
+		m.toAir(l, delivered, finish)
 	}
 
 	quick := m.vol.quickSend
