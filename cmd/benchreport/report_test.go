@@ -137,6 +137,10 @@ func TestRender(t *testing.T) {
 			contains: []string{"| machine | AMD EPYC, 2 CPUs |", "| Go | go1.26.8 linux/amd64 |", "0.73 0.91 1.54 at the start, 0.50 0.75 1.36 at the end"},
 		},
 		{
+			name:     "the receive-polling table judges 1,000 readings and the polling share",
+			contains: []string{"| nbiot | 1,000 | never | 42.9 | **1.097** (met) | 229 | 107 | 24 | 3.15 (met) |"},
+		},
+		{
 			name:     "the fleet table judges the hash at 100,000 sites",
 			contains: []string{"| 100,000 | hash | 27.78 | 49 | 1.76 | 326 | **1.17** (met) |", "| 100,000 | `--slot` | 27.78 | 28 | 1.01 | 278 | 1.00 |"},
 		},
