@@ -35,6 +35,9 @@ type delivery struct {
 	// Garble is, when the payload is no reading (ID ""), its head and
 	// tail, to show what reached the broker instead.
 	Garble string
+	// Payload is kept when the payload is no reading: the site's status
+	// records and will.
+	Payload []byte
 }
 
 // newDelivery decodes what a subscriber received.
@@ -43,6 +46,7 @@ func newDelivery(topic string, payload []byte, seq string, qos byte) delivery {
 	if d.ID == "" {
 		head, tail := payload[:min(len(payload), 24)], payload[max(0, len(payload)-24):]
 		d.Garble = fmt.Sprintf("%d bytes %q ... %q", len(payload), head, tail)
+		d.Payload = append([]byte(nil), payload...)
 	}
 	return d
 }
