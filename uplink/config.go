@@ -90,6 +90,26 @@ type Config struct {
 	// NextContact, when set, tells the status record when the site will
 	// next be heard (the daemon's next regular slot).
 	NextContact func() time.Time
+
+	// Downlink (inbox.go): with Subscriptions the session is persistent
+	// and what the broker holds for the site is stored in the queue
+	// file's inbox.
+	Subscriptions []codec.Subscription
+	// SessionExpiry is the MQTT 5 Session Expiry Interval (whole seconds,
+	// at most 2^32-1 s); cmd/uploader defaults it from the schedule.
+	SessionExpiry time.Duration
+	// DownlinkWait bounds how long a window waits for deliveries after
+	// SUBACK (or CONNACK); it usually ends after one round trip.
+	DownlinkWait time.Duration
+	// InboxMaxBytes bounds the inbox's topic+payload bytes (0 = no bound).
+	InboxMaxBytes int64
+	// InboxHook is a shell command run after the window, radio off, once
+	// per inbox message; InboxHookAttempts caps its failures per message
+	// (0 = DefaultInboxHookAttempts) and InboxHookTimeout bounds one run
+	// (0 = DefaultInboxHookTimeout).
+	InboxHook         string
+	InboxHookAttempts int
+	InboxHookTimeout  time.Duration
 }
 
 // EmptyWindowPolicy says whether a window with nothing queued brings the
@@ -129,6 +149,7 @@ func Defaults() Config {
 		InFlight:            64,
 		ReplyTimeout:        30 * time.Second,
 		WindowTimeout:       10 * time.Minute,
+		DownlinkWait:        DefaultDownlinkWait,
 	}
 }
 
@@ -200,6 +221,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.TLS.validate(); err != nil {
+		return bad("%v", err)
+	}
+	if err := c.validateDownlink(); err != nil {
 		return bad("%v", err)
 	}
 	return nil

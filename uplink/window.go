@@ -89,9 +89,10 @@ func (w *window) run(ctx context.Context) error {
 		return stepErr(StepQueue, err)
 	}
 	w.sum.Queued = st.Depth
-	if st.Depth == 0 && w.cfg.EmptyWindow != EmptyConnect {
+	if st.Depth == 0 && w.cfg.EmptyWindow != EmptyConnect && len(w.cfg.Subscriptions) == 0 {
 		w.skipped = "nothing queued (empty windows are skipped; --empty-window connect brings the radio up anyway)"
 		w.log.Info("window skipped: nothing queued")
+		w.runInboxHook(ctx)
 		return nil
 	}
 	w.base = w.statusBase(st)
@@ -102,6 +103,7 @@ func (w *window) run(ctx context.Context) error {
 	} else {
 		err = w.runTCP(wctx)
 	}
+	w.runInboxHook(ctx) // the radio is off: runModem has torn down
 	if err == nil {
 		err = allRefused(w.sum)
 	}
@@ -278,7 +280,9 @@ func (w *window) session(ctx context.Context, conn net.Conn, held *Modem) error 
 			cfg.Progress(Progress{Queued: queued, Sent: p.Sent, Acked: p.Acked, BytesOut: p.BytesOut, Elapsed: time.Since(w.sum.Start)})
 		}
 	}
-	res, err := session.Run(ctx, conn, queueStore{w.q}, scfg)
+	w.downlink(&scfg)
+	res, err := session.Run(ctx, conn, queueStore{q: w.q, inboxMax: cfg.InboxMaxBytes}, scfg)
+	w.downlinkResult(res.Downlink)
 	w.sum.Sent = res.Sent
 	w.sum.Acked = res.Acked
 	w.sum.Skipped = res.Skipped
