@@ -127,7 +127,7 @@ func windowFlags() []cli.Flag {
 		intFlag("window-records", 0, "send at most this many records per window (0 = everything queued)"),
 		strFlag("status-topic", defaultStatusTopic, "retained status record published right after CONNACK ({client-id} is replaced; empty: none)"),
 		strFlag("will-topic", defaultStatusTopic, "retained last will if a window ends without DISCONNECT ({client-id} is replaced; empty: none)"),
-	})
+	}, downlinkFlags())
 }
 
 // scheduleFlags configure the daemon's windows.
@@ -273,6 +273,9 @@ func windowConfig(c *cli.Context) (uplink.Config, error) {
 	cfg.MaxRecords = c.Int("window-records")
 	if cfg.MaxRecords < 0 {
 		return cfg, usagef("--window-records %d is negative", cfg.MaxRecords)
+	}
+	if err := downlinkConfig(c, &cfg); err != nil {
+		return cfg, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError{err}
