@@ -251,3 +251,20 @@ func runInboxAck(c *cli.Context, e *env) error {
 	fmt.Fprintf(e.stdout, "%d message(s) removed from the inbox\n", n)
 	return nil
 }
+
+// printDownlink adds the window's downlink to the flush summary.
+func printDownlink(w io.Writer, s uplink.Summary) {
+	if s.DownlinkMessages > 0 || s.DownlinkRefused > 0 || s.DownlinkDuplicates > 0 {
+		fmt.Fprintf(w, "downlink:       %d downlink messages (%d bytes) into the inbox", s.DownlinkMessages, s.DownlinkBytes)
+		if s.DownlinkDuplicates > 0 {
+			fmt.Fprintf(w, ", %d redeliveries recognised", s.DownlinkDuplicates)
+		}
+		if s.DownlinkRefused > 0 {
+			fmt.Fprintf(w, ", %d left with the broker (inbox full)", s.DownlinkRefused)
+		}
+		fmt.Fprintln(w)
+	}
+	if s.HookOK > 0 || s.HookFailed > 0 {
+		fmt.Fprintf(w, "inbox hook:     %d handled, %d failed (uploader inbox list)\n", s.HookOK, s.HookFailed)
+	}
+}
