@@ -193,8 +193,9 @@ func publishPacket(t *testing.T, v codec.Version, p codec.Publish) []byte {
 	return b
 }
 
-// readUntil reads packets until one of type typ (returned) or an error.
-func readUntil(dec *codec.Decoder, typ codec.PacketType) (*codec.Packet, error) {
+// readUntil reads packets until one of type typ (returned) or an error,
+// answering PINGREQs on w.
+func readUntil(w net.Conn, dec *codec.Decoder, typ codec.PacketType) (*codec.Packet, error) {
 	for {
 		p, err := dec.Next()
 		if err != nil {
@@ -202,6 +203,11 @@ func readUntil(dec *codec.Decoder, typ codec.PacketType) (*codec.Packet, error) 
 		}
 		if p.Type == typ {
 			return p, nil
+		}
+		if p.Type == codec.TypePingreq {
+			if _, err := w.Write(codec.AppendPingresp(nil)); err != nil {
+				return nil, err
+			}
 		}
 	}
 }
@@ -265,7 +271,7 @@ func TestDownlinkAcknowledgesOnlyStoredMessages(t *testing.T) {
 		}
 		rel, _ := codec.AppendAck(nil, v, codec.TypePubrel, 8, 0)
 		_, _ = w.Write(rel)
-		if p, err := readUntil(dec, codec.TypePubcomp); err == nil {
+		if p, err := readUntil(w, dec, codec.TypePubcomp); err == nil {
 			got = append(got, fmt.Sprintf("%s %d", p.Type, p.Ack.PacketID))
 		}
 		for {
