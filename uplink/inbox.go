@@ -3,6 +3,7 @@ package uplink
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,10 @@ const (
 // subscriptionsNote is the queue note of the subscription set the broker
 // last granted ("filter:qos" lines, sorted).
 const subscriptionsNote = "subscriptions"
+
+// packetIDNote is the queue note of the last packet identifier a persistent
+// session used (session.DownlinkConfig.LastPacketID).
+const packetIDNote = "packet-id"
 
 // ParseSubscription reads FILTER[:QOS] (QoS 0, 1 or 2; default 1). A
 // suffix ":<digits>" is always taken as the QoS.
@@ -136,7 +141,12 @@ func (w *window) downlink(scfg *session.Config) {
 		}
 	}
 	scfg.CleanStart = false
+	var lastID uint16
+	if raw, err := w.q.Note(packetIDNote); err == nil && len(raw) == 2 {
+		lastID = binary.BigEndian.Uint16(raw)
+	}
 	scfg.Downlink = session.DownlinkConfig{
+		LastPacketID:   lastID,
 		Subscriptions:  cfg.Subscriptions,
 		Resubscribe:    prev != now,
 		Unsubscribe:    unsub,
@@ -156,6 +166,12 @@ func (w *window) downlink(scfg *session.Config) {
 
 // downlinkResult puts what the broker delivered into the summary.
 func (w *window) downlinkResult(d session.DownlinkResult) {
+	if len(w.cfg.Subscriptions) > 0 && d.LastPacketID != 0 {
+		id := binary.BigEndian.AppendUint16(nil, d.LastPacketID)
+		if err := w.q.UpdateNote(packetIDNote, func([]byte) ([]byte, error) { return id, nil }); err != nil {
+			w.log.Warn("could not remember the last packet id", "err", err)
+		}
+	}
 	w.sum.DownlinkMessages = d.Messages
 	w.sum.DownlinkBytes = d.Bytes
 	w.sum.DownlinkDuplicates = d.Duplicates

@@ -8,6 +8,11 @@ import (
 	"github.com/nbiot-uploader/uploader/uplink/fault"
 )
 
+// MaxInboundPacket is the largest packet the session accepts from the
+// broker, so the largest message an Inbox is given; with MQTT 5 CONNECT
+// announces it as Maximum Packet Size.
+const MaxInboundPacket = maxInboundPacket
+
 // StepInboxStore names a failure to store a message the broker delivered.
 const StepInboxStore = "inbox store"
 
@@ -64,6 +69,8 @@ type DownlinkResult struct {
 	Subscribed bool  // SUBSCRIBE was sent and every filter granted
 	// Granted is the SUBACK's reason code per filter, when SUBSCRIBE was sent.
 	Granted []byte
+	// LastPacketID is the last packet identifier this session used.
+	LastPacketID uint16
 }
 
 // onInboundPublish stores a message the broker delivered before it is

@@ -110,9 +110,14 @@ func TestDownlinkCollectsMessagesPublishedWhileOffline(t *testing.T) {
 			b := startBroker(t)
 			sub := codec.Subscription{Filter: "cmd/board-1/#", QoS: 2}
 			first := newInboxStore([]session.Record{{Seq: 1, Topic: "site/1/t", Payload: []byte("1"), QoS: 1}})
-			res, err := session.Run(runCtx(t), dialAddr(t, b.Addr()), first, downlinkConfig(v, sub))
+			firstCfg := downlinkConfig(v, sub)
+			firstCfg.Downlink.LastPacketID = 65534 // identifiers continue from the last session's, wrapping
+			res, err := session.Run(runCtx(t), dialAddr(t, b.Addr()), first, firstCfg)
 			if err != nil || !res.Downlink.Subscribed || res.Acked != 1 {
 				t.Fatalf("first session: %+v, %v", res.Downlink, err)
+			}
+			if res.Downlink.LastPacketID != 1 {
+				t.Errorf("last packet id %d after 65534 and two packets, want 1", res.Downlink.LastPacketID)
 			}
 			want := []struct {
 				topic, payload string

@@ -106,6 +106,7 @@ func Run(ctx context.Context, conn net.Conn, store Store, cfg Config) (Result, e
 		inflightMax: cfg.InFlight,
 		aliases:     newAliasTable(0),
 		keepAlive:   time.Duration(cfg.KeepAlive) * time.Second,
+		nextID:      cfg.Downlink.LastPacketID,
 	}
 	if cfg.Version == codec.V5 {
 		// Receive Maximum is unknown until CONNACK, but it is never below 1.
@@ -131,6 +132,7 @@ func Run(ctx context.Context, conn net.Conn, store Store, cfg Config) (Result, e
 		err = aerr
 	}
 	s.res.BytesIn = s.rd.bytesIn.Load()
+	s.res.Downlink.LastPacketID = s.nextID
 	s.log.Info("mqtt session ended", "sent", s.res.Sent, "acked", s.res.Acked,
 		"skipped", s.res.Skipped, "expired", s.res.Expired, "rejected", s.res.Rejected,
 		"quarantined", s.res.Quarantined, "struck", s.res.Struck,

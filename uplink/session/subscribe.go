@@ -34,6 +34,14 @@ type DownlinkConfig struct {
 	// and 2 messages the broker may have unacknowledged with the session
 	// (0: the MQTT default of 65,535).
 	ReceiveMaximum uint16
+	// LastPacketID is the last packet identifier the previous session
+	// used (its DownlinkResult.LastPacketID); identifiers continue after
+	// it. A persistent session outlives a window that died between PUBREC
+	// and PUBCOMP, and the broker then still holds that identifier as an
+	// unreleased QoS 2 message: a new record under it would be taken for
+	// that message and dropped. Continuing the sequence keeps such an
+	// identifier unused for 65,535 packets.
+	LastPacketID uint16
 	// OnSuback, if set, is called with the SUBACK's reason codes (one per
 	// filter, in order) and the UNSUBACK's arrival (unsubscribed true).
 	OnSuback func(granted []byte, unsubscribed bool)
