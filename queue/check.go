@@ -32,6 +32,9 @@ func (q *Queue) Check() error {
 			if err := checkQuarantine(t); err != nil {
 				return err
 			}
+			if err := checkInbox(t); err != nil {
+				return err
+			}
 			var errs []error
 			for err := range tx.Check() {
 				errs = append(errs, err)

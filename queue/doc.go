@@ -26,6 +26,17 @@
 // suspects without proof; Read reports the marks in [Record.Strikes] and they leave with the
 // record. Both buckets are created on first use, so older files need no migration.
 //
+// # Inbox
+//
+// The inbox holds messages a consumer received for the site (the uplink: what the broker
+// delivered from the site's subscriptions), opaque to the queue: topic, payload, a QoS byte, a
+// retain flag and the sender's 16-bit packet id. [Queue.PutInbox] stores one in one fsync'd
+// transaction under a new inbox id, bounded by a byte limit (a message that does not fit is
+// refused, the older ones kept), and recognises redeliveries by packet id and content, keeping a
+// QoS 2 packet id as "same message" until [Queue.ReleaseInbox]. [Queue.AckInbox] removes handled
+// messages, [Queue.InboxFailed] counts failed handling; [Queue.InboxStats] has the counters. Its
+// buckets are created on first use.
+//
 // # Sharing the file between processes
 //
 // bbolt takes an exclusive lock on its file for as long as it is open, and the modem can take

@@ -106,6 +106,26 @@ type Config struct {
 	Pack         PackMode
 	PackTopic    string
 	PackMaxBytes int
+
+	// Downlink (inbox.go): with Subscriptions the session is persistent
+	// and what the broker holds for the site is stored in the queue
+	// file's inbox.
+	Subscriptions []codec.Subscription
+	// SessionExpiry is the MQTT 5 Session Expiry Interval (whole seconds,
+	// at most 2^32-1 s); cmd/uploader defaults it from the schedule.
+	SessionExpiry time.Duration
+	// DownlinkWait bounds how long a window waits for deliveries after
+	// SUBACK (or CONNACK); it usually ends after one round trip.
+	DownlinkWait time.Duration
+	// InboxMaxBytes bounds the inbox's topic+payload bytes (0 = no bound).
+	InboxMaxBytes int64
+	// InboxHook is a shell command run after the window, radio off, once
+	// per inbox message; InboxHookAttempts caps its failures per message
+	// (0 = DefaultInboxHookAttempts) and InboxHookTimeout bounds one run
+	// (0 = DefaultInboxHookTimeout).
+	InboxHook         string
+	InboxHookAttempts int
+	InboxHookTimeout  time.Duration
 }
 
 // EmptyWindowPolicy says whether a window with nothing queued brings the
@@ -145,6 +165,7 @@ func Defaults() Config {
 		InFlight:            256,
 		ReplyTimeout:        30 * time.Second,
 		WindowTimeout:       10 * time.Minute,
+		DownlinkWait:        DefaultDownlinkWait,
 	}
 }
 
@@ -225,6 +246,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := c.TLS.validate(); err != nil {
+		return bad("%v", err)
+	}
+	if err := c.validateDownlink(); err != nil {
 		return bad("%v", err)
 	}
 	return c.validatePack()

@@ -10,7 +10,9 @@
 // (OpenModem, WithModem: lock, power, teardown plan), the module's crash
 // state (the mid-packet mark), the window schedule (robfig/cron), the
 // decision of what comes after a failure (Classify, over the vocabulary of
-// package uplink/fault) and the window summary stored for `uploader status`.
+// package uplink/fault), the window summary stored for `uploader status`,
+// and the downlink (inbox.go): the persistent session's subscriptions, the
+// inbox adapter (store.go) and the inbox hook run after the radio is off.
 //
 // It must not depend on package cmd/uploader: the command line is thin wiring
 // over this package.

@@ -58,7 +58,19 @@ type packStore struct {
 
 	packs, packed int // packs made and readings in them
 	lastN         int // readings in the last pack: the first size Fit tries next
+
+	// inbound stores what the broker delivers (session.Inbox): packing
+	// changes the uplink only.
+	inbound queueStore
 }
+
+// StoreInbound forwards a downlink delivery to the queue's inbox.
+func (s *packStore) StoreInbound(m session.Inbound) (session.InboundOutcome, error) {
+	return s.inbound.StoreInbound(m)
+}
+
+// ReleaseInbound forwards a released QoS 2 packet id to the queue's inbox.
+func (s *packStore) ReleaseInbound(packetID uint16) error { return s.inbound.ReleaseInbound(packetID) }
 
 func newPackStore(q *queue.Queue, clientID, topic string, maxBytes int, log *slog.Logger) *packStore {
 	return &packStore{q: q, clientID: clientID, topic: topic, maxBytes: maxBytes, log: log, members: make(map[uint64][]uint64)}
@@ -179,7 +191,7 @@ func (s *packStore) Ack(seqs []uint64) error {
 func (s *packStore) Quarantine(seq uint64, reason string) error {
 	m, isPack := s.members[seq]
 	if !isPack {
-		return queueStore{s.q}.Quarantine(seq, reason)
+		return queueStore{q: s.q}.Quarantine(seq, reason)
 	}
 	why := fmt.Sprintf("in the pack ending at seq %d: %s", seq, reason)
 	for _, q := range m {
@@ -195,7 +207,7 @@ func (s *packStore) Quarantine(seq uint64, reason string) error {
 // the pack (re-made from the same readings) in isolation.
 func (s *packStore) Strike(seq uint64) error {
 	for _, q := range s.expand([]uint64{seq}) {
-		if err := (queueStore{s.q}).Strike(q); err != nil {
+		if err := (queueStore{q: s.q}).Strike(q); err != nil {
 			return err
 		}
 	}

@@ -48,6 +48,22 @@ type StatusRecord struct {
 	SupplyMV int    `json:"supply_mv,omitempty"`
 
 	NextContact *time.Time `json:"next_contact,omitempty"`
+
+	// Inbox is the downlink inbox (with --subscribe, or while it holds
+	// messages).
+	Inbox *InboxStatus `json:"inbox,omitempty"`
+}
+
+// InboxStatus is the inbox's part of the status record.
+type InboxStatus struct {
+	Messages     int64  `json:"messages"`      // waiting for the hook or inbox ack
+	Bytes        int64  `json:"bytes"`         // their topic+payload bytes
+	Received     uint64 `json:"received"`      // stored, ever
+	Refused      uint64 `json:"refused"`       // refused because the inbox was full, ever
+	HookFailures uint64 `json:"hook_failures"` // failed hook runs, ever
+	// The previous window's downlink.
+	LastWindowMessages int   `json:"last_window_messages"`
+	LastWindowBytes    int64 `json:"last_window_bytes"`
 }
 
 // PreviousWindow is what the last window that ran left in the queue file.
@@ -158,6 +174,7 @@ func (w *window) statusBase(st queue.Stats) StatusRecord {
 		next := w.cfg.NextContact().UTC()
 		r.NextContact = &next
 	}
+	r.Inbox = w.inboxStatus()
 	return r
 }
 

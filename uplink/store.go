@@ -11,7 +11,8 @@ import (
 // call is one short database open, so sensor scripts can enqueue while the
 // window drains.
 type queueStore struct {
-	q *queue.Queue
+	q        *queue.Queue
+	inboxMax int64 // Config.InboxMaxBytes
 }
 
 func (s queueStore) Read(after uint64, maxRecords, maxBytes int) ([]session.Record, error) {
@@ -53,3 +54,23 @@ func (s queueStore) Strike(seq uint64) error {
 	}
 	return nil
 }
+
+// StoreInbound stores a message the broker delivered in the queue file's
+// inbox, fsync'd, before the session acknowledges it.
+func (s queueStore) StoreInbound(m session.Inbound) (session.InboundOutcome, error) {
+	out, _, err := s.q.PutInbox(queue.InboxMessage{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS,
+		Retain: m.Retain, PacketID: m.PacketID}, m.Dup, s.inboxMax)
+	if err != nil {
+		return 0, err
+	}
+	switch out {
+	case queue.InboxDuplicate:
+		return session.InboundDuplicate, nil
+	case queue.InboxFull:
+		return session.InboundFull, nil
+	}
+	return session.InboundStored, nil
+}
+
+// ReleaseInbound forgets a QoS 2 packet id the broker released.
+func (s queueStore) ReleaseInbound(packetID uint16) error { return s.q.ReleaseInbox(packetID) }

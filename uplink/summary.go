@@ -37,6 +37,17 @@ type Summary struct {
 	RadioOnSeconds      float64 `json:"radio_on_seconds"`
 	DurationSeconds     float64 `json:"duration_seconds"`
 	RadioOffError       string  `json:"radio_off_error,omitempty"`
+
+	// Downlink (inbox.go): messages the broker delivered and the window
+	// stored in the inbox, their topic+payload bytes, redeliveries
+	// recognised, messages left with the broker because the inbox was
+	// full; and the inbox hook's runs after the window.
+	DownlinkMessages   int   `json:"downlink_messages,omitempty"`
+	DownlinkBytes      int64 `json:"downlink_bytes,omitempty"`
+	DownlinkDuplicates int   `json:"downlink_duplicates,omitempty"`
+	DownlinkRefused    int   `json:"downlink_refused,omitempty"`
+	HookOK             int   `json:"hook_ok,omitempty"`
+	HookFailed         int   `json:"hook_failed,omitempty"`
 }
 
 // OK reports whether the window succeeded.
@@ -75,6 +86,15 @@ func (s Summary) String() string {
 		s.Outcome, s.Acked, s.Queued, s.Sent, s.MQTTBytesOut, s.Chunks, s.RadioOnSeconds, s.CSQ, s.DurationSeconds)
 	if s.Refused > 0 || s.Quarantined > 0 {
 		line += fmt.Sprintf(", %d refused by the broker, %d quarantined", s.Refused, s.Quarantined)
+	}
+	if s.DownlinkMessages > 0 || s.DownlinkRefused > 0 {
+		line += fmt.Sprintf(", %d downlink messages (%d bytes) into the inbox", s.DownlinkMessages, s.DownlinkBytes)
+		if s.DownlinkRefused > 0 {
+			line += fmt.Sprintf(", %d left with the broker (inbox full)", s.DownlinkRefused)
+		}
+	}
+	if s.HookOK > 0 || s.HookFailed > 0 {
+		line += fmt.Sprintf(", inbox hook: %d handled, %d failed", s.HookOK, s.HookFailed)
 	}
 	if s.Error != "" {
 		line += ": " + s.Error

@@ -94,9 +94,10 @@ func (w *window) run(ctx context.Context) error {
 		return stepErr(StepQueue, err)
 	}
 	w.sum.Queued = st.Depth
-	if st.Depth == 0 && w.cfg.EmptyWindow != EmptyConnect {
+	if st.Depth == 0 && w.cfg.EmptyWindow != EmptyConnect && len(w.cfg.Subscriptions) == 0 {
 		w.skipped = "nothing queued (empty windows are skipped; --empty-window connect brings the radio up anyway)"
 		w.log.Info("window skipped: nothing queued")
+		w.runInboxHook(ctx)
 		return nil
 	}
 	w.base = w.statusBase(st)
@@ -107,6 +108,7 @@ func (w *window) run(ctx context.Context) error {
 	} else {
 		err = w.runTCP(wctx)
 	}
+	w.runInboxHook(ctx) // the radio is off: runModem has torn down
 	if err == nil {
 		err = allRefused(w.sum)
 	}
@@ -293,16 +295,19 @@ func (w *window) session(ctx context.Context, conn net.Conn, held *Modem) error 
 			cfg.Progress(Progress{Queued: queued, Sent: p.Sent, Acked: p.Acked, BytesOut: p.BytesOut, Elapsed: time.Since(w.sum.Start)})
 		}
 	}
-	var store session.Store = queueStore{w.q}
+	w.downlink(&scfg)
+	var store session.Store = queueStore{q: w.q, inboxMax: cfg.InboxMaxBytes}
 	var packs *packStore
 	if cfg.Pack == PackDeflate {
 		packs = newPackStore(w.q, cfg.ClientID, cfg.PackTopic, cmp.Or(cfg.PackMaxBytes, DefaultPackMaxBytes), w.log)
+		packs.inbound = queueStore{q: w.q, inboxMax: cfg.InboxMaxBytes}
 		store = packs
 	}
 	res, err := session.Run(ctx, conn, store, scfg)
 	if held != nil {
 		held.SessionEnded(err == nil)
 	}
+	w.downlinkResult(res.Downlink)
 	if packs != nil {
 		w.log.Info("packed readings", "packs", packs.packs, "readings", packs.packed, "topic", cfg.PackTopic)
 	}

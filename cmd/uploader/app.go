@@ -101,6 +101,7 @@ func newApp(e *env) *cli.App {
 			statusCommand(e),
 			unpackCommand(e),
 			quarantineCommand(e),
+			inboxCommand(e),
 			modemCommand(e),
 			simulateCommand(e),
 			demoCommand(e),

@@ -130,7 +130,7 @@ func windowFlags() []cli.Flag {
 		durFlag("max-deferral", 24*time.Hour, "after deferring windows this long in a row, go anyway (0 = defer without limit)"),
 		strFlag("status-topic", defaultStatusTopic, "retained status record published right after CONNACK ({client-id} is replaced; empty: none)"),
 		strFlag("will-topic", defaultStatusTopic, "retained last will if a window ends without DISCONNECT ({client-id} is replaced; empty: none)"),
-	}, packFlags())
+	}, packFlags(), downlinkFlags())
 }
 
 // scheduleFlags configure the daemon's windows.
@@ -295,6 +295,9 @@ func windowConfig(c *cli.Context) (uplink.Config, error) {
 		return cfg, usagef("--window-records %d is negative", cfg.MaxRecords)
 	}
 	packConfig(c, &cfg)
+	if err := downlinkConfig(c, &cfg); err != nil {
+		return cfg, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError{err}
 	}

@@ -115,6 +115,10 @@ type Config struct {
 	// deletes nothing and a refusal of it fails nothing. nil sends nothing.
 	Status func(StatusContext) *Message
 
+	// Downlink subscribes and collects deliveries into the Store's Inbox
+	// (subscribe.go, inbox.go).
+	Downlink DownlinkConfig
+
 	Logger   *slog.Logger   // default: discard
 	Progress func(Progress) // optional, called after each Store.Ack
 }
@@ -144,6 +148,7 @@ type Result struct {
 	BytesIn       int64 // MQTT bytes read
 	Writes        int   // conn.Write calls
 	Connack       codec.Connack
+	Downlink      DownlinkResult // what the broker delivered
 }
 
 // chunker is implemented by connections that know their largest useful write.

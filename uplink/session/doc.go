@@ -61,6 +61,16 @@
 // or another reason: server busy, shutting down, keep-alive) blames no
 // record, and MQTT 3.1.1 has no server DISCONNECT, so it never does.
 //
+// # Downlink
+//
+// With [Config.Downlink] the session subscribes after CONNACK (when the
+// broker has no session for the client, or the set changed) and hands every
+// PUBLISH the broker delivers to the Store's optional [Inbox] before it
+// acknowledges it (PUBACK, PUBREC; PUBCOMP after [Inbox.ReleaseInbound]). A
+// full Inbox leaves messages unacknowledged, with the broker. After the
+// uplink the session waits for deliveries at most Downlink.Wait, ending
+// early when a PINGREQ is answered with nothing delivered since.
+//
 // # What it must not depend on
 //
 // The package speaks MQTT only through package codec and sees the queue only

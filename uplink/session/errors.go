@@ -39,7 +39,7 @@ const (
 // the connection (an AT command's) gets the session step around it.
 func isSessionStep(step string) bool {
 	switch step {
-	case StepConnect, StepPublish, StepWaitAcks, StepDisconnect, StepQueueRead, StepQueueAck, StepQueueQuarantine:
+	case StepConnect, StepPublish, StepWaitAcks, StepDisconnect, StepQueueRead, StepQueueAck, StepQueueQuarantine, StepInboxStore:
 		return true
 	}
 	return false

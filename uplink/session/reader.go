@@ -2,6 +2,7 @@ package session
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,10 @@ type event struct {
 	reason       byte
 	reasonString string
 	qos          byte // inbound PUBLISH
+	topic        string
+	payload      []byte // a copy
+	retain, dup  bool
+	granted      []byte // SUBACK reason codes, a copy
 	connack      codec.Connack
 	disconnect   codec.Disconnect
 	err          error // set on the last event; the channel is closed after it
@@ -91,6 +96,15 @@ func eventOf(p *codec.Packet) event {
 	case codec.TypePublish:
 		ev.id = p.Publish.PacketID
 		ev.qos = p.Publish.QoS
+		ev.topic = p.Publish.Topic
+		ev.payload = bytes.Clone(p.Publish.Payload)
+		ev.retain, ev.dup = p.Publish.Retain, p.Publish.Dup
+	case codec.TypeSuback:
+		ev.id = p.Suback.PacketID
+		ev.granted = bytes.Clone(p.Suback.ReasonCodes)
+		ev.reasonString = p.Suback.ReasonString
+	case codec.TypeUnsuback:
+		ev.id = p.Suback.PacketID
 	case codec.TypeDisconnect:
 		ev.disconnect = p.Disconnect
 		ev.disconnect.UserProperties = nil // may alias the decoder's buffer

@@ -104,6 +104,8 @@ func (s *session) awaiting() string {
 		return "PINGRESP"
 	case len(s.inboundQoS2) > 0:
 		return "PUBREL"
+	case s.subPending():
+		return "SUBACK"
 	}
 	return "a broker packet"
 }
@@ -122,7 +124,7 @@ func (s *session) handle(ev event, ok bool) error {
 	// that answers keep-alives or pushes its own messages but never
 	// acknowledges ours must still run into ReplyTimeout.
 	switch ev.typ {
-	case codec.TypeConnack, codec.TypePuback, codec.TypePubrec, codec.TypePubcomp:
+	case codec.TypeConnack, codec.TypePuback, codec.TypePubrec, codec.TypePubcomp, codec.TypeSuback, codec.TypeUnsuback:
 		s.progress = time.Now()
 	case codec.TypePingresp:
 		if len(s.pings) > 0 && len(s.pings[0]) > 0 {
@@ -152,8 +154,11 @@ func (s *session) handle(ev event, ok bool) error {
 	case codec.TypePublish:
 		return s.onInboundPublish(ev)
 	case codec.TypePubrel:
-		delete(s.inboundQoS2, ev.id)
-		return s.queueAck(codec.TypePubcomp, ev.id)
+		return s.onInboundPubrel(ev)
+	case codec.TypeSuback:
+		return s.onSuback(ev)
+	case codec.TypeUnsuback:
+		return s.onUnsuback(ev)
 	}
 	return fmt.Errorf("%w: unexpected %s from broker", ErrProtocol, ev.typ)
 }
@@ -272,21 +277,6 @@ func (s *session) onPingresp() error {
 		if err := s.ackSeq(seq); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// onInboundPublish acknowledges and drops a message the broker delivers
-// from a stored session's subscriptions: an uploader has no use for it, but
-// leaving it unacknowledged would make the broker resend it forever.
-func (s *session) onInboundPublish(ev event) error {
-	s.warn.log(s.log, "inbound", "broker delivered a PUBLISH to an upload-only session; dropped", "qos", ev.qos)
-	switch ev.qos {
-	case 1:
-		return s.queueAck(codec.TypePuback, ev.id)
-	case 2:
-		s.inboundQoS2[ev.id] = true
-		return s.queueAck(codec.TypePubrec, ev.id)
 	}
 	return nil
 }

@@ -53,6 +53,13 @@ type session struct {
 
 	inboundQoS2 map[uint16]bool // broker PUBLISH ids answered with PUBREC, awaiting PUBREL
 
+	// Downlink (subscribe.go, inbox.go).
+	inboxFull    bool      // the Inbox refused a message; refuse the rest
+	subID        uint16    // SUBSCRIBE awaiting SUBACK; 0 when none
+	unsubID      uint16    // UNSUBSCRIBE awaiting UNSUBACK; 0 when none
+	downlinkFrom time.Time // SUBACK, or CONNACK when nothing was subscribed
+	downlinkSeen int       // inbound PUBLISH packets so far
+
 	// isolated is the struck record being sent alone; 0 when none.
 	isolated uint64
 
@@ -108,6 +115,7 @@ func Run(ctx context.Context, conn net.Conn, store Store, cfg Config) (Result, e
 		aliases:     newAliasTable(0),
 		keepAlive:   time.Duration(cfg.KeepAlive) * time.Second,
 		win:         window{chunkBytes: cfg.ChunkSize},
+		nextID:      cfg.Downlink.LastPacketID,
 	}
 	if cfg.Version == codec.V5 {
 		// Receive Maximum is unknown until CONNACK, but it is never below 1.
@@ -133,6 +141,7 @@ func Run(ctx context.Context, conn net.Conn, store Store, cfg Config) (Result, e
 		err = aerr
 	}
 	s.res.BytesIn = s.rd.bytesIn.Load()
+	s.res.Downlink.LastPacketID = s.nextID
 	s.log.Info("mqtt session ended", "sent", s.res.Sent, "acked", s.res.Acked,
 		"skipped", s.res.Skipped, "expired", s.res.Expired, "rejected", s.res.Rejected,
 		"quarantined", s.res.Quarantined, "struck", s.res.Struck,
@@ -172,6 +181,9 @@ func (s *session) run() error {
 	if err := s.settle(); err != nil {
 		return withStep(StepWaitAcks, err)
 	}
+	if err := s.awaitDownlink(); err != nil {
+		return withStep(StepWaitAcks, err)
+	}
 	if err := s.disconnect(); err != nil {
 		return withStep(StepDisconnect, err)
 	}
@@ -194,6 +206,8 @@ func (s *session) connect() error {
 	}
 	if s.v == codec.V5 {
 		c.MaximumPacketSize = maxInboundPacket
+		c.SessionExpiryInterval = s.cfg.Downlink.SessionExpiry
+		c.ReceiveMaximum = s.cfg.Downlink.ReceiveMaximum
 	}
 	var err error
 	if s.out, err = codec.AppendConnect(s.out, &c); err != nil {
@@ -212,7 +226,10 @@ func (s *session) connect() error {
 			return err
 		}
 	}
-	return s.publishStatus()
+	if err := s.publishStatus(); err != nil {
+		return err
+	}
+	return s.subscribe()
 }
 
 // pipelineMaxPacketV5 bounds each MQTT 5 PUBLISH sent before CONNACK: the
@@ -298,7 +315,7 @@ func (s *session) settle() error {
 	}
 	// An inbound QoS 2 exchange is finished too, or the broker resends
 	// its PUBREL in the next window.
-	for len(s.inflight) > 0 || len(s.pings) > 0 || len(s.inboundQoS2) > 0 {
+	for len(s.inflight) > 0 || len(s.pings) > 0 || len(s.inboundQoS2) > 0 || s.subPending() {
 		if err := s.wait(); err != nil {
 			return err
 		}
