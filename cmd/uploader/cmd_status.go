@@ -50,10 +50,22 @@ type statusReport struct {
 	Deferrals uplink.Deferrals `json:"deferrals"`
 	// Month is this calendar month's usage (UTC) of the windows that ran.
 	Month uplink.Usage `json:"month"`
+	// Inbox counts what the broker delivered to the site (--subscribe).
+	Inbox inboxState `json:"inbox"`
 	// InterruptedSendUntil is set when a window died in the middle of a
 	// PUBLISH larger than one chunk: the next one power-cycles the module
 	// or waits until then (see uplink.ModemLock.MidPacketUntil).
 	InterruptedSendUntil *time.Time `json:"interrupted_send_until,omitempty"`
+}
+
+// inboxState is the downlink inbox in status.
+type inboxState struct {
+	Messages     int64  `json:"messages"`
+	Bytes        int64  `json:"bytes"`
+	Received     uint64 `json:"received"`
+	Duplicates   uint64 `json:"duplicates"`
+	Refused      uint64 `json:"refused"`
+	HookFailures uint64 `json:"hook_failures"`
 }
 
 // daemonState says whether `uploader run` holds the queue.
@@ -115,6 +127,11 @@ func runStatus(c *cli.Context, e *env) error {
 	if r.Month, err = uplink.MonthUsage(q, now); err != nil {
 		log.Warn("could not read the month's usage", "err", err)
 	}
+	if is, err := q.InboxStats(); err != nil {
+		log.Warn("could not read the inbox", "err", err)
+	} else {
+		r.Inbox = inboxState(is)
+	}
 	if until, err := uplink.ReadMidPacketMark(modemLockPath(c)); err != nil {
 		log.Warn("could not read the modem lock file", "err", err)
 	} else if !until.IsZero() {
@@ -165,6 +182,10 @@ func printStatus(w io.Writer, r statusReport, now time.Time) {
 		fmt.Fprintf(w, "next window:    none: no daemon runs (the last one planned %s)\n", p.At.Format(time.RFC3339))
 	default:
 		fmt.Fprintf(w, "next window:    none: no daemon runs\n")
+	}
+	if in := r.Inbox; in.Received > 0 || in.Messages > 0 {
+		fmt.Fprintf(w, "inbox:          %d messages waiting (%d bytes); %d received, %d duplicates, %d refused (full), %d hook failures\n",
+			in.Messages, in.Bytes, in.Received, in.Duplicates, in.Refused, in.HookFailures)
 	}
 	if d := r.Deferrals; d.Total > 0 {
 		fmt.Fprintf(w, "deferred:       %d windows (%d in a row now; last: %s)\n", d.Total, d.Streak, d.LastReason)
