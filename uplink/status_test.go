@@ -109,8 +109,11 @@ func TestWindowPublishesStatusAndWill(t *testing.T) {
 // what is not yet on the air, so the broker publishes no will.
 func TestCleanWindowDisconnectReachesBroker(t *testing.T) {
 	broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword})
-	simCfg := modemsim.NBIoT()
-	simCfg.VirtualClock = true
+	// Real time, so what is in the air really is held back: NB-IoT's
+	// uplink rate and a short round trip.
+	simCfg := modemsim.Fast()
+	simCfg.UplinkRate = modemsim.NBIoT().UplinkRate
+	simCfg.RoundTrip = 200 * time.Millisecond
 	sim := simtest.Start(t, simCfg)
 	q, dir := openQueue(t)
 	cfg := modemConfig(sim, broker.Addr(), dir)

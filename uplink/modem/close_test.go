@@ -40,8 +40,11 @@ func TestQuickCloseDropsWhatIsNotOnTheAir(t *testing.T) {
 		name := map[bool]string{false: "close at once", true: "close after CIPACK"}[drain]
 		t.Run(name, func(t *testing.T) {
 			host, port, got := countingListener(t)
-			cfg := modemsim.NBIoT()
-			cfg.VirtualClock = true
+			// Real time, so what is in the air really is held back;
+			// NB-IoT's uplink rate and a short round trip.
+			cfg := modemsim.Fast()
+			cfg.UplinkRate = modemsim.NBIoT().UplinkRate
+			cfg.RoundTrip = 200 * time.Millisecond
 			sim, m := startSim(t, cfg, modem.Options{QuickSend: true})
 			ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 			defer cancel()

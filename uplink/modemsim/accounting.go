@@ -51,7 +51,9 @@ type Accounting struct {
 	MQTTBytesDown int64 `json:"mqtt_bytes_down"` // payload received from the broker
 	LostBytesUp   int64 `json:"lost_bytes_up"`   // payload accepted but never delivered (faults)
 	// DroppedAtCloseBytes is payload a quick close (AT+CIPCLOSE=1,
-	// AT+CIPSHUT) dropped because its transfer had not finished.
+	// AT+CIPSHUT) dropped because its transfer had not finished. On the
+	// real-time clock it never reaches the broker; on the virtual clock the
+	// broker already has it and this only counts what a module would drop.
 	DroppedAtCloseBytes int64 `json:"dropped_at_close_bytes"`
 
 	// MQTTStream is every byte forwarded to the broker, in order, all

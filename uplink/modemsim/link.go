@@ -242,18 +242,36 @@ func (m *module) closeLink(l *link) {
 	}
 }
 
-// airSegment is one send waiting for its modelled transfer to end.
-type airSegment struct{ data []byte }
+// airSegment is one send whose modelled transfer ends at finish.
+type airSegment struct {
+	data      []byte
+	finish    time.Duration
+	forwarded bool // on the virtual clock: already handed to the broker
+}
 
 // toAir hands data to the broker once its modelled transfer ends at
-// finish (at once on an unpaced link), unless the link is closed first.
+// finish (at once on an unpaced link), unless a quick close comes first.
+//
+// On the virtual clock the data goes to the broker at once, as before:
+// events there wait for the host's silence, and holding data back would
+// turn the modelled transfer into host idle time. The segment is still
+// kept until its finish, so a quick close counts what it would drop.
 func (m *module) toAir(l *link, data []byte, finish time.Duration) {
-	if finish <= m.clk.now() && len(l.inAir) == 0 {
+	now := m.clk.now()
+	for len(l.inAir) > 0 && l.inAir[0].forwarded && l.inAir[0].finish <= now {
+		l.inAir = l.inAir[1:]
+	}
+	if finish <= now && len(l.inAir) == 0 {
 		l.enqueue(data)
 		return
 	}
-	seg := &airSegment{data: data}
+	seg := &airSegment{data: data, finish: finish}
 	l.inAir = append(l.inAir, seg)
+	if m.clk.virtual {
+		seg.forwarded = true
+		l.enqueue(data)
+		return
+	}
 	m.schedule(finish, false, func() {
 		if len(l.inAir) == 0 || l.inAir[0] != seg {
 			return // flushed by a slow close, or dropped by a quick one
@@ -272,21 +290,29 @@ func (m *module) flushAir(l *link) {
 		return
 	}
 	for _, seg := range l.inAir {
-		l.enqueue(seg.data)
+		if !seg.forwarded {
+			l.enqueue(seg.data)
+		}
 	}
 	l.inAir = nil
 }
 
-// dropAir forgets what is not on the air yet (a quick close).
+// dropAir forgets what is not on the air yet (a quick close) and counts
+// it (Accounting.DroppedAtCloseBytes).
 func (m *module) dropAir(l *link) {
 	if l == nil || len(l.inAir) == 0 {
 		return
 	}
-	lost := 0
+	now, lost := m.clk.now(), 0
 	for _, seg := range l.inAir {
-		lost += len(seg.data)
+		if seg.finish > now {
+			lost += len(seg.data)
+		}
 	}
 	l.inAir = nil
+	if lost == 0 {
+		return
+	}
 	m.log.Debug("quick close drops what is not on the air yet", "bytes", lost)
 	m.acct.add(func(a *Accounting) { a.DroppedAtCloseBytes += int64(lost) })
 }
