@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nbiot-uploader/uploader/codec"
 	"github.com/nbiot-uploader/uploader/uplink"
 	"github.com/nbiot-uploader/uploader/uplink/brokertest"
 	"github.com/nbiot-uploader/uploader/uplink/modem"
@@ -48,58 +49,102 @@ func rxLinks() []struct {
 // over a sample equal those over any number of readings.
 const originalRxSample = 10
 
+// rxProtocols are the protocols of the receive-policy benchmark: MQTT 3.1.1
+// (a 4-byte PUBACK per reading), MQTT 5 (the broker echoes the window's
+// "seq" user property in every PUBACK: about 17 bytes per reading down) and
+// MQTT 3.1.1 over TLS through the modem (each PUBACK its own TLS record of
+// 26 bytes, records split across AT+CIPRXGET reads). sizes are the window
+// sizes measured for each: 10,000 readings only for 3.1.1, so that the
+// whole benchmark stays a few minutes.
+var rxProtocols = []struct {
+	name    string
+	version codec.Version
+	tls     bool
+	sizes   []int
+}{
+	{"3.1.1", codec.V311, false, []int{100, 1000, 10000}},
+	{"5", codec.V5, false, []int{100, 1000}},
+	{"tls", codec.V311, true, []int{100, 1000}},
+}
+
+// rxBroker is where one protocol's windows go.
+type rxBroker struct {
+	addr string
+	tls  uplink.TLSConfig
+}
+
 // BenchmarkRxURCPolicies runs one window of issue 13's readings (30-byte
-// topic, 41-byte payloads, QoS 1, MQTT 3.1.1) under each "+CIPRXGET: 1"
-// policy of the simulator, on the virtual clock with Config.HostTime (so
-// the driver's own waits count as radio-on time), and reports the window
-// against the lower bound, the receive side's cost (AT commands, UART
-// bytes and UART time of AT+CIPRXGET exchanges) and the original method's
-// radio time per reading against the window's under the same policy.
+// topic, 41-byte payloads, QoS 1) per protocol (rxProtocols), link and
+// "+CIPRXGET: 1" policy of the simulator, on the virtual clock with
+// Config.HostTime (so the driver's own waits count as radio-on time), and
+// reports the window against the lower bound, the receive side's cost (AT
+// commands, UART bytes and UART time of AT+CIPRXGET exchanges) and the
+// original method's radio time per reading against the window's under the
+// same policy. The lower bound of a TLS window has one more round trip,
+// the handshake's.
 //
 // poll-uart-% is the UART time of the AT+CIPRXGET exchanges (their bytes at
 // the line rate plus the module's turnaround per command; payload excluded)
 // as a share of the window's radio-on time.
 func BenchmarkRxURCPolicies(b *testing.B) {
-	broker, err := brokertest.Start(brokertest.Options{})
+	plain, err := brokertest.Start(brokertest.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer broker.Close()
-	for _, link := range rxLinks() {
-		for _, policy := range modemsim.RxURCPolicies() {
-			for _, n := range []int{100, 1000, 10000} {
-				name := fmt.Sprintf("link=%s/urc=%s/readings=%d", link.name, policy, n)
-				b.Run(name, func(b *testing.B) {
-					simCfg := link.cfg
-					simCfg.VirtualClock = true
-					simCfg.HostTime = true
-					simCfg.Variants.RxURC = policy
-					for i := 0; i < b.N; i++ {
-						acc := rxWindow(b, simCfg, broker.Addr(), n)
-						bound := nbiotLowerBound(simCfg, acc)
-						b.ReportMetric(acc.RadioOnSeconds, "radio-s")
-						b.ReportMetric(bound, "lower-bound-s")
-						b.ReportMetric(acc.RadioOnSeconds/bound, "window/bound")
-						b.ReportMetric(float64(acc.MQTTBytesUp), "mqtt-B-up")
-						b.ReportMetric(float64(acc.ATCommands), "at-commands")
-						b.ReportMetric(float64(acc.RxPolls), "rx-polls")
-						b.ReportMetric(float64(acc.RxReads), "rx-reads")
-						b.ReportMetric(float64(acc.RxEmptyReads), "rx-empty-reads")
-						b.ReportMetric(float64(acc.RxURCs), "rx-urcs")
-						b.ReportMetric(float64(acc.RxUARTBytes), "rx-uart-B")
-						b.ReportMetric(100*acc.RxUARTSeconds/acc.RadioOnSeconds, "poll-uart-%")
-						orig := rxOriginal(b, simCfg, broker.Addr(), min(n, originalRxSample))
-						perReading := acc.RadioOnSeconds / float64(n)
-						b.ReportMetric(orig/perReading, "original-radio-ratio")
-					}
-				})
+	defer plain.Close()
+	ca := newTestCA(b)
+	secure, err := brokertest.Start(brokertest.Options{TLS: ca.serverConfig(b, "broker.test")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer secure.Close()
+	for _, proto := range rxProtocols {
+		broker := rxBroker{addr: plain.Addr()}
+		if proto.tls {
+			broker = rxBroker{addr: secure.Addr(), tls: uplink.TLSConfig{
+				Enabled: true, CAFile: ca.caFile, CertFile: ca.clientCert, KeyFile: ca.clientKey, ServerName: "broker.test"}}
+		}
+		for _, link := range rxLinks() {
+			for _, policy := range modemsim.RxURCPolicies() {
+				for _, n := range proto.sizes {
+					name := fmt.Sprintf("proto=%s/link=%s/urc=%s/readings=%d", proto.name, link.name, policy, n)
+					b.Run(name, func(b *testing.B) {
+						simCfg := link.cfg
+						simCfg.VirtualClock = true
+						simCfg.HostTime = true
+						simCfg.Variants.RxURC = policy
+						for i := 0; i < b.N; i++ {
+							acc := rxWindow(b, simCfg, broker, proto.version, n)
+							bound := nbiotLowerBound(simCfg, acc)
+							if proto.tls {
+								bound += simCfg.RoundTrip.Seconds()
+							}
+							b.ReportMetric(acc.RadioOnSeconds, "radio-s")
+							b.ReportMetric(bound, "lower-bound-s")
+							b.ReportMetric(acc.RadioOnSeconds/bound, "window/bound")
+							b.ReportMetric(float64(acc.MQTTBytesUp), "mqtt-B-up")
+							b.ReportMetric(float64(acc.MQTTBytesDown)/float64(n), "down-B/reading")
+							b.ReportMetric(float64(acc.ATCommands), "at-commands")
+							b.ReportMetric(float64(acc.RxPolls), "rx-polls")
+							b.ReportMetric(float64(acc.RxReads), "rx-reads")
+							b.ReportMetric(float64(acc.RxEmptyReads), "rx-empty-reads")
+							b.ReportMetric(float64(acc.RxURCs), "rx-urcs")
+							b.ReportMetric(float64(acc.RxUARTBytes), "rx-uart-B")
+							b.ReportMetric(100*acc.RxUARTSeconds/acc.RadioOnSeconds, "poll-uart-%")
+							orig := rxOriginal(b, simCfg, plain.Addr(), min(n, originalRxSample))
+							perReading := acc.RadioOnSeconds / float64(n)
+							b.ReportMetric(orig/perReading, "original-radio-ratio")
+						}
+					})
+				}
 			}
 		}
 	}
 }
 
-// rxWindow runs one window of n rxReadings and returns the module's accounting.
-func rxWindow(b *testing.B, simCfg modemsim.Config, broker string, n int) modemsim.Accounting {
+// rxWindow runs one window of n rxReadings with MQTT version v and returns
+// the module's accounting.
+func rxWindow(b *testing.B, simCfg modemsim.Config, broker rxBroker, v codec.Version, n int) modemsim.Accounting {
 	b.Helper()
 	q, dir := benchQueue(b, n, rxReading)
 	defer q.Close()
@@ -111,7 +156,9 @@ func rxWindow(b *testing.B, simCfg modemsim.Config, broker string, n int) modems
 	cfg := uplink.Defaults()
 	cfg.Device = sim.Path()
 	cfg.APN = "nbiot"
-	cfg.Broker = broker
+	cfg.Broker = broker.addr
+	cfg.TLS = broker.tls
+	cfg.MQTTVersion = v
 	cfg.ClientID = "site-bench"
 	cfg.LockPath = filepath.Join(dir, "modem.lock")
 	if v := os.Getenv("BENCH_INFLIGHT"); v != "" {

@@ -25,7 +25,7 @@ type testCA struct {
 	clientKey  string
 }
 
-func newTestCA(t *testing.T) *testCA {
+func newTestCA(t testing.TB) *testCA {
 	t.Helper()
 	dir := t.TempDir()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -56,7 +56,7 @@ func newTestCA(t *testing.T) *testCA {
 	return ca
 }
 
-func (ca *testCA) issue(t *testing.T, cn string, dns []string, usage x509.ExtKeyUsage) (certDER, keyDER []byte) {
+func (ca *testCA) issue(t testing.TB, cn string, dns []string, usage x509.ExtKeyUsage) (certDER, keyDER []byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -84,7 +84,7 @@ func (ca *testCA) issue(t *testing.T, cn string, dns []string, usage x509.ExtKey
 
 // serverConfig is a broker-side TLS config that requires a client
 // certificate from this CA (mutual TLS).
-func (ca *testCA) serverConfig(t *testing.T, name string) *tls.Config {
+func (ca *testCA) serverConfig(t testing.TB, name string) *tls.Config {
 	t.Helper()
 	certDER, keyDER := ca.issue(t, name, []string{name}, x509.ExtKeyUsageServerAuth)
 	pair, err := tls.X509KeyPair(
@@ -98,7 +98,7 @@ func (ca *testCA) serverConfig(t *testing.T, name string) *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{pair}, ClientCAs: pool, ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12}
 }
 
-func writePEM(t *testing.T, path, typ string, der []byte) {
+func writePEM(t testing.TB, path, typ string, der []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)

@@ -237,11 +237,30 @@ func secrets(cfg Config) [][]byte {
 	return s
 }
 
+// replyPacer is a connection whose reads cost UART time, told what the
+// session awaits (modem.Conn.AwaitReplies).
+type replyPacer interface{ AwaitReplies(due int, blocked bool) }
+
+// pacedTLS is TLS over the modem connection that passes the session's
+// expectations on to the modem beneath: a bare *tls.Conn hides them, and
+// the modem would then read on its fixed PollInterval, late while the
+// session is blocked on acknowledgements and needlessly while nothing is
+// due. A TLS record split across AT+CIPRXGET reads is reassembled by
+// crypto/tls, which reads until the record is whole.
+type pacedTLS struct {
+	*tls.Conn
+	pacer replyPacer
+}
+
+// AwaitReplies forwards to the modem connection.
+func (c pacedTLS) AwaitReplies(due int, blocked bool) { c.pacer.AwaitReplies(due, blocked) }
+
 // session runs MQTT on conn (optionally wrapped in TLS). held is the modem
 // when the connection goes through it, for chunking and the mid-packet
 // hold.
 func (w *window) session(ctx context.Context, conn net.Conn, held *Modem) error {
 	cfg := w.cfg
+	var tconn *tls.Conn
 	if cfg.TLS.Enabled {
 		tcfg, err := cfg.TLS.clientConfig(cfg.Broker)
 		if err != nil {
@@ -252,11 +271,15 @@ func (w *window) session(ctx context.Context, conn net.Conn, held *Modem) error 
 			// Go otherwise starts with records of about 1.2 KB.
 			tcfg.DynamicRecordSizingDisabled = true
 		}
-		tconn := tls.Client(conn, tcfg)
+		tconn = tls.Client(conn, tcfg)
 		if err := tconn.HandshakeContext(ctx); err != nil {
 			return stepErr(StepTLS, err)
 		}
-		conn = tconn
+		if p, ok := conn.(replyPacer); ok {
+			conn = pacedTLS{tconn, p}
+		} else {
+			conn = tconn
+		}
 	}
 	scfg := session.Config{
 		Version:      cfg.MQTTVersion,
@@ -278,7 +301,7 @@ func (w *window) session(ctx context.Context, conn net.Conn, held *Modem) error 
 	}
 	if held != nil {
 		scfg.ChunkSize = held.conn.MaxChunk()
-		if tconn, ok := conn.(*tls.Conn); ok {
+		if tconn != nil {
 			// Each session write becomes one TLS record; leave room for its
 			// header, tag and padding so the record fits one CIPSEND.
 			scfg.ChunkSize -= tlsRecordOverhead(tconn.ConnectionState().Version)

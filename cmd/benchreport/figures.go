@@ -359,40 +359,54 @@ func fleetRows(out *Output) ([]FleetRow, error) {
 	return rows, f.err()
 }
 
-// RxRow is one link, URC policy and window size of the receive-polling
-// table.
+// RxRow is one protocol, link, URC policy and window size of the
+// receive-polling table.
 type RxRow struct {
-	Link, Policy                  string
+	Protocol, Link, Policy        string
 	Readings                      int
 	Radio, Bound, ToBound         float64
 	Original, PollPct, ATCommands float64
 	RxReads, RxUARTBytes          float64
+	DownPerReading                float64
+}
+
+// rxProtocols are the protocols of the receive-polling table, each with the
+// window sizes it is measured at (uplink/rxpolicy_bench_test.go).
+var rxProtocols = []struct {
+	name  string
+	sizes []int
+}{
+	{"3.1.1", []int{100, 1000, 10000}},
+	{"5", []int{100, 1000}},
+	{"tls", []int{100, 1000}},
 }
 
 var (
 	rxLinks    = []string{"nbiot", "20kbit-1s"}
 	rxPolicies = []string{"once", "every", "repeat", "never"}
-	rxSizes    = []int{100, 1000, 10000}
 )
 
 func rxRows(out *Output) ([]RxRow, error) {
 	f := &figures{out: out}
 	var rows []RxRow
-	for _, link := range rxLinks {
-		for _, n := range rxSizes {
-			for _, policy := range rxPolicies {
-				name := fmt.Sprintf("RxURCPolicies/link=%s/urc=%s/readings=%d", link, policy, n)
-				rows = append(rows, RxRow{
-					Link: link, Policy: policy, Readings: n,
-					Radio:       f.one(name, "radio-s"),
-					Bound:       f.one(name, "lower-bound-s"),
-					ToBound:     f.one(name, "window/bound"),
-					Original:    f.one(name, "original-radio-ratio"),
-					PollPct:     f.one(name, "poll-uart-%"),
-					ATCommands:  f.one(name, "at-commands"),
-					RxReads:     f.one(name, "rx-reads"),
-					RxUARTBytes: f.one(name, "rx-uart-B"),
-				})
+	for _, proto := range rxProtocols {
+		for _, link := range rxLinks {
+			for _, n := range proto.sizes {
+				for _, policy := range rxPolicies {
+					name := fmt.Sprintf("RxURCPolicies/proto=%s/link=%s/urc=%s/readings=%d", proto.name, link, policy, n)
+					rows = append(rows, RxRow{
+						Protocol: proto.name, Link: link, Policy: policy, Readings: n,
+						Radio:          f.one(name, "radio-s"),
+						Bound:          f.one(name, "lower-bound-s"),
+						ToBound:        f.one(name, "window/bound"),
+						Original:       f.one(name, "original-radio-ratio"),
+						PollPct:        f.one(name, "poll-uart-%"),
+						ATCommands:     f.one(name, "at-commands"),
+						RxReads:        f.one(name, "rx-reads"),
+						RxUARTBytes:    f.one(name, "rx-uart-B"),
+						DownPerReading: f.one(name, "down-B/reading"),
+					})
+				}
 			}
 		}
 	}

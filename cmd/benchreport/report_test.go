@@ -137,8 +137,22 @@ func TestRender(t *testing.T) {
 			contains: []string{"| machine | AMD EPYC, 2 CPUs |", "| Go | go1.26.8 linux/amd64 |", "0.73 0.91 1.54 at the start, 0.50 0.75 1.36 at the end"},
 		},
 		{
-			name:     "the receive-polling table judges 1,000 readings and the polling share",
-			contains: []string{"| nbiot | 1,000 | never | 42.9 | **1.097** (met) | 229 | 107 | 24 | 3.15 (met) |"},
+			name: "the receive-polling table judges 1,000 readings and the polling share in every protocol",
+			contains: []string{
+				"| MQTT 3.1.1 | nbiot | 1,000 | never | 4.0 | 48.4 | **1.237** (**not met**) | 203 | 113 | 33 | 3.79 (met) |",
+				"| MQTT 5 | 20kbit-1s | 1,000 | never | 16.9 | 45.1 | **1.421** (**not met**) | 191 | 103 | 31 | 3.83 (met) |",
+				"| TLS | nbiot | 1,000 | once | 28.0 | 59.3 | **1.428** (**not met**) | 166 | 133 | 47 | 4.47 (met) |",
+			},
+		},
+		{
+			name: "a receive window that meets the goals says so",
+			edit: func(key, text string) string {
+				if key != "rx" {
+					return text
+				}
+				return replaceMetric(text, "RxURCPolicies/proto=tls/link=nbiot/urc=once/readings=1000", "window/bound", "1.080")
+			},
+			contains: []string{"| TLS | nbiot | 1,000 | once | 28.0 | 59.3 | **1.080** (met) | 166 | 133 | 47 | 4.47 (met) |"},
 		},
 		{
 			name:     "the fleet table judges the hash at 100,000 sites",
@@ -202,6 +216,16 @@ func TestBuildReportMissingFigures(t *testing.T) {
 				return text
 			},
 			names: []string{`DrainMillion "peak-heap-MiB"`, `DrainMillion "wall-s"`, `WriteThroughput/quick-1024 "line-%"`},
+		},
+		{
+			name: "the downlink bytes of an MQTT 5 receive window",
+			edit: func(key, text string) string {
+				if key != "rx" {
+					return text
+				}
+				return dropMetric(text, "RxURCPolicies/proto=5/link=nbiot/urc=every/readings=100", "down-B/reading")
+			},
+			names: []string{`RxURCPolicies/proto=5/link=nbiot/urc=every/readings=100 "down-B/reading"`},
 		},
 		{
 			name: "a window size",
