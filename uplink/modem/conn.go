@@ -435,7 +435,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 //     (the window is sized to cover them, see session.Config.InFlight), the
 //     announcement does not hurry it: acknowledgements are read in batches;
 //   - the session blocked on a reply: a read as soon as "+CIPRXGET: 1"
-//     comes, otherwise every quarter round trip, so a module that never
+//     comes (at once when that one reply holds everything up, as with a
+//     Receive Maximum of 1; else minPollGap after the last read),
+//     otherwise every quarter round trip, so a module that never
 //     announces costs at most a quarter round trip per wait.
 //
 // Each interval is at least minPollGap and costFactor (blocked:
@@ -477,7 +479,13 @@ func (c *Conn) nextPoll() time.Time {
 	due, blocked := c.due.Load(), c.blocked.Load()
 	var gap time.Duration
 	switch {
-	case c.urcSeen && (due == 0 || blocked):
+	case c.urcSeen && blocked && due <= 1:
+		// One reply holds everything up (a broker with Receive Maximum
+		// 1, --inflight 1, the last acknowledgement): read it now.
+		return c.lastPoll
+	case c.urcSeen && blocked:
+		return c.lastPoll.Add(minPollGap)
+	case c.urcSeen && due == 0:
 		return c.lastPoll.Add(minPollGap)
 	case due == 0:
 		gap = safetyPoll
