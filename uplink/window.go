@@ -259,28 +259,58 @@ func (c pacedTLS) AwaitReplies(due int, blocked bool) { c.pacer.AwaitReplies(due
 // when the connection goes through it, for chunking and the mid-packet
 // hold.
 func (w *window) session(ctx context.Context, conn net.Conn, held *Modem) error {
-	cfg := w.cfg
-	var tconn *tls.Conn
-	if cfg.TLS.Enabled {
-		tcfg, err := cfg.TLS.clientConfig(cfg.Broker)
-		if err != nil {
-			return stepErr(StepTLS, err)
-		}
-		if held != nil {
-			// One session write, one record, one CIPSEND (see below);
-			// Go otherwise starts with records of about 1.2 KB.
-			tcfg.DynamicRecordSizingDisabled = true
-		}
-		tconn = tls.Client(conn, tcfg)
-		if err := tconn.HandshakeContext(ctx); err != nil {
-			return stepErr(StepTLS, err)
-		}
-		if p, ok := conn.(replyPacer); ok {
-			conn = pacedTLS{tconn, p}
-		} else {
-			conn = tconn
-		}
+	conn, tconn, err := w.secure(ctx, conn, held != nil)
+	if err != nil {
+		return err
 	}
+	scfg := w.sessionConfig(held, tconn)
+	store, packs := w.store()
+	res, err := session.Run(ctx, conn, store, scfg)
+	if held != nil {
+		held.SessionEnded(err == nil)
+	}
+	w.downlinkResult(res.Downlink)
+	if packs != nil {
+		w.log.Info("packed readings", "packs", packs.packs, "readings", packs.packed, "topic", w.cfg.PackTopic)
+	}
+	w.count(res, held == nil)
+	// The session names its own step ("mqtt connect", "mqtt publish", ...);
+	// keep that rather than a vaguer one around it.
+	if err != nil && fault.StepOf(err) == "" {
+		return stepErr(StepMQTT, err)
+	}
+	return err
+}
+
+// secure wraps conn in TLS when configured. Over the modem one session
+// write is one record is one CIPSEND, and the modem's reply pacing is
+// passed through the TLS layer.
+func (w *window) secure(ctx context.Context, conn net.Conn, overModem bool) (net.Conn, *tls.Conn, error) {
+	if !w.cfg.TLS.Enabled {
+		return conn, nil, nil
+	}
+	tcfg, err := w.cfg.TLS.clientConfig(w.cfg.Broker)
+	if err != nil {
+		return nil, nil, stepErr(StepTLS, err)
+	}
+	if overModem {
+		// Go otherwise starts with records of about 1.2 KB.
+		tcfg.DynamicRecordSizingDisabled = true
+	}
+	tconn := tls.Client(conn, tcfg)
+	if err := tconn.HandshakeContext(ctx); err != nil {
+		return nil, nil, stepErr(StepTLS, err)
+	}
+	if p, ok := conn.(replyPacer); ok {
+		return pacedTLS{tconn, p}, tconn, nil
+	}
+	return tconn, tconn, nil
+}
+
+// sessionConfig is the MQTT session of this window: the broker, the
+// status record and will, the modem's chunk size and the downlink.
+func (w *window) sessionConfig(held *Modem, tconn *tls.Conn) session.Config {
+	cfg := w.cfg
 	scfg := session.Config{
 		Version:      cfg.MQTTVersion,
 		ClientID:     cfg.ClientID,
@@ -319,21 +349,24 @@ func (w *window) session(ctx context.Context, conn net.Conn, held *Modem) error 
 		}
 	}
 	w.downlink(&scfg)
-	var store session.Store = queueStore{q: w.q, inboxMax: cfg.InboxMaxBytes}
-	var packs *packStore
-	if cfg.Pack == PackDeflate {
-		packs = newPackStore(w.q, cfg.ClientID, cfg.PackTopic, cmp.Or(cfg.PackMaxBytes, DefaultPackMaxBytes), w.log)
-		packs.inbound = queueStore{q: w.q, inboxMax: cfg.InboxMaxBytes}
-		store = packs
+	return scfg
+}
+
+// store is what the session reads records from: the queue, or packs of
+// its readings (--pack deflate); deliveries go to the queue's inbox
+// either way.
+func (w *window) store() (session.Store, *packStore) {
+	qs := queueStore{q: w.q, inboxMax: w.cfg.InboxMaxBytes}
+	if w.cfg.Pack != PackDeflate {
+		return qs, nil
 	}
-	res, err := session.Run(ctx, conn, store, scfg)
-	if held != nil {
-		held.SessionEnded(err == nil)
-	}
-	w.downlinkResult(res.Downlink)
-	if packs != nil {
-		w.log.Info("packed readings", "packs", packs.packs, "readings", packs.packed, "topic", cfg.PackTopic)
-	}
+	packs := newPackStore(w.q, w.cfg.ClientID, w.cfg.PackTopic, cmp.Or(w.cfg.PackMaxBytes, DefaultPackMaxBytes), w.log)
+	packs.inbound = qs
+	return packs, packs
+}
+
+// count copies what the session did into the summary.
+func (w *window) count(res session.Result, countWrites bool) {
 	w.sum.Sent = res.Sent
 	w.sum.Acked = res.Acked
 	w.sum.Skipped = res.Skipped
@@ -342,13 +375,7 @@ func (w *window) session(ctx context.Context, conn net.Conn, held *Modem) error 
 	w.sum.StatusSent = res.StatusAcked
 	w.sum.MQTTBytesOut = res.BytesOut
 	w.sum.MQTTBytesIn = res.BytesIn
-	if held == nil {
+	if countWrites {
 		w.sum.Chunks = res.Writes
 	}
-	// The session names its own step ("mqtt connect", "mqtt publish", ...);
-	// keep that rather than a vaguer one around it.
-	if err != nil && fault.StepOf(err) == "" {
-		return stepErr(StepMQTT, err)
-	}
-	return err
 }
