@@ -106,6 +106,10 @@ type Config struct {
 	Pack         PackMode
 	PackTopic    string
 	PackMaxBytes int
+
+	// DataBudget caps the estimated air bytes of a calendar month (UTC);
+	// 0: no budget. See budget.go: over it windows pack, then defer.
+	DataBudget int64
 }
 
 // EmptyWindowPolicy says whether a window with nothing queued brings the
@@ -233,6 +237,14 @@ func (c *Config) Validate() error {
 func (c *Config) validatePack() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	if c.DataBudget < 0 {
+		return bad("--data-budget %d is negative", c.DataBudget)
+	}
+	if c.DataBudget > 0 && c.PackTopic != "" {
+		if err := codec.ValidateTopicName(c.PackTopic); err != nil {
+			return bad("--pack-topic %q: %v", c.PackTopic, err)
+		}
 	}
 	switch c.Pack {
 	case "", PackNone, PackDeflate:

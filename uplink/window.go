@@ -68,6 +68,7 @@ type window struct {
 	skipped string // why the window did not bring the radio up
 
 	base    StatusRecord // the status record's part known before connecting
+	budget  budgetDecision
 	link    linkFacts
 	radioOn time.Time // zero on the TCP transport
 }
@@ -100,6 +101,9 @@ func (w *window) run(ctx context.Context) error {
 		return nil
 	}
 	w.base = w.statusBase(st)
+	if err := w.budgetGate(time.Now()); err != nil {
+		return err
+	}
 	wctx, cancel := context.WithTimeout(ctx, w.cfg.WindowTimeout)
 	defer cancel()
 	if w.cfg.Transport == TransportModem {
@@ -110,6 +114,7 @@ func (w *window) run(ctx context.Context) error {
 	if err == nil {
 		err = allRefused(w.sum)
 	}
+	w.budgetSent(err)
 	return err
 }
 
@@ -135,8 +140,8 @@ func (w *window) record(err error) {
 	if jerr != nil {
 		w.log.Warn("could not store the window summary", "err", jerr)
 	}
-	if errors.Is(err, ErrInvalidConfig) {
-		return // it never started
+	if errors.Is(err, ErrInvalidConfig) || errors.Is(err, ErrOverBudget) {
+		return // it never started, or never switched the radio on
 	}
 	if uerr := addUsage(w.q, w.sum); uerr != nil {
 		w.log.Warn("could not count the window's usage", "err", uerr)
@@ -295,16 +300,20 @@ func (w *window) session(ctx context.Context, conn net.Conn, held *Modem) error 
 	}
 	var store session.Store = queueStore{w.q}
 	var packs *packStore
-	if cfg.Pack == PackDeflate {
-		packs = newPackStore(w.q, cfg.ClientID, cfg.PackTopic, cmp.Or(cfg.PackMaxBytes, DefaultPackMaxBytes), w.log)
+	if cfg.Pack == PackDeflate || w.budget.pack() {
+		topic := cmp.Or(cfg.PackTopic, "uploader/"+cfg.ClientID+"/pack")
+		packs = newPackStore(w.q, cfg.ClientID, topic, cmp.Or(cfg.PackMaxBytes, DefaultPackMaxBytes), w.log)
 		store = packs
+	}
+	if w.budget.statusOnly() {
+		store, packs = statusOnlyStore{}, nil
 	}
 	res, err := session.Run(ctx, conn, store, scfg)
 	if held != nil {
 		held.SessionEnded(err == nil)
 	}
 	if packs != nil {
-		w.log.Info("packed readings", "packs", packs.packs, "readings", packs.packed, "topic", cfg.PackTopic)
+		w.log.Info("packed readings", "packs", packs.packs, "readings", packs.packed, "topic", packs.topic)
 	}
 	w.sum.Sent = res.Sent
 	w.sum.Acked = res.Acked
