@@ -1,6 +1,7 @@
 package uplink
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,4 +84,25 @@ func TestDecideBudget(t *testing.T) {
 			}
 		})
 	}
+}
+
+func FuzzParseBytes(f *testing.F) {
+	for _, s := range []string{"5MB", "500kB", "2 MiB", "1234", "", "-1", "9223372036854775807", "1e6", "3 KiB "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseBytes(s)
+		if err != nil {
+			if n != 0 {
+				t.Fatalf("ParseBytes(%q) = %d with error %v", s, n, err)
+			}
+			return
+		}
+		if n < 0 {
+			t.Fatalf("ParseBytes(%q) = %d, negative", s, n)
+		}
+		if again, err := ParseBytes(strconv.FormatInt(n, 10)); err != nil || again != n {
+			t.Fatalf("ParseBytes(%q) = %d, but its digits parse to %d, %v", s, n, again, err)
+		}
+	})
 }

@@ -27,6 +27,7 @@ type Report struct {
 	Codec      []CodecRow
 	Modem      []ModemRow
 	Fleet      []FleetRow
+	Pack       PackFigures
 }
 
 // Command is the suite's command line, for the template.
@@ -53,6 +54,19 @@ func (r *Report) Row1000() WindowRow {
 		}
 	}
 	return WindowRow{}
+}
+
+// PackSizeNames head the pack-size columns; the default is bold.
+func (r *Report) PackSizeNames() []string {
+	var names []string
+	for _, s := range PackSizes {
+		n := fmt.Sprintf("%d KiB", s>>10)
+		if s == DefaultPackSize {
+			n = "**" + n + "**"
+		}
+		names = append(names, n)
+	}
+	return names
 }
 
 // RawLines are the benchmark result lines of a suite as go test printed
@@ -105,6 +119,8 @@ func buildReport(runs map[string]*SuiteRun, m Machine, started, finished time.Ti
 	rep.Modem, err = modemRows(out("modem"))
 	collect(err)
 	rep.Fleet, err = fleetRows(out("fleet"))
+	collect(err)
+	rep.Pack, err = packFigures(out("pack"), rep.Row1000())
 	collect(err)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

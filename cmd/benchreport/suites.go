@@ -67,5 +67,6 @@ func suites(quick bool) []Suite {
 		{Key: "session", Args: []string{"-run", "^$", "-bench", ".", "-benchmem", "-benchtime", "10x", "-count", count(3), "./uplink/session"}},
 		{Key: "modem", Args: []string{"-run", "^$", "-bench", "WriteThroughput", "-benchmem", "-benchtime", "5x", "-count", count(3), "./uplink/modem"}},
 		{Key: "fleet", Args: []string{"-run", "^$", "-bench", "FleetSpread", "-benchtime", "1x", "./uplink"}},
+		{Key: "pack", Args: []string{"-run", "^$", "-bench", "PackedWindowNBIoT|PackSize|PackMillion", "-benchtime", "1x", "./uplink"}},
 	}
 }
