@@ -126,6 +126,9 @@ type Config struct {
 	InboxHook         string
 	InboxHookAttempts int
 	InboxHookTimeout  time.Duration
+	// DataBudget caps the estimated air bytes of a calendar month (UTC);
+	// 0: no budget. See budget.go: over it windows pack, then defer.
+	DataBudget int64
 }
 
 // EmptyWindowPolicy says whether a window with nothing queued brings the
@@ -257,6 +260,14 @@ func (c *Config) Validate() error {
 func (c *Config) validatePack() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	if c.DataBudget < 0 {
+		return bad("--data-budget %d is negative", c.DataBudget)
+	}
+	if c.DataBudget > 0 && c.PackTopic != "" {
+		if err := codec.ValidateTopicName(c.PackTopic); err != nil {
+			return bad("--pack-topic %q: %v", c.PackTopic, err)
+		}
 	}
 	switch c.Pack {
 	case "", PackNone, PackDeflate:

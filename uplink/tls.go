@@ -128,3 +128,16 @@ func (t TLSConfig) clientConfig(broker string) (*tls.Config, error) {
 	}
 	return cfg, nil
 }
+
+// ClientTLS checks the files and returns the crypto/tls configuration for
+// broker (host:port), as a window uses it; for `uploader bridge`, which
+// shares the window's TLS flags.
+func (t TLSConfig) ClientTLS(broker string) (*tls.Config, error) {
+	if err := t.validate(); err != nil {
+		return nil, err
+	}
+	if !t.Enabled {
+		return nil, nil
+	}
+	return t.clientConfig(broker)
+}

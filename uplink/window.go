@@ -68,6 +68,7 @@ type window struct {
 	skipped string // why the window did not bring the radio up
 
 	base    StatusRecord // the status record's part known before connecting
+	budget  budgetDecision
 	link    linkFacts
 	radioOn time.Time // zero on the TCP transport
 }
@@ -101,6 +102,9 @@ func (w *window) run(ctx context.Context) error {
 		return nil
 	}
 	w.base = w.statusBase(st)
+	if err := w.budgetGate(time.Now()); err != nil {
+		return err
+	}
 	wctx, cancel := context.WithTimeout(ctx, w.cfg.WindowTimeout)
 	defer cancel()
 	if w.cfg.Transport == TransportModem {
@@ -112,6 +116,7 @@ func (w *window) run(ctx context.Context) error {
 	if err == nil {
 		err = allRefused(w.sum)
 	}
+	w.budgetSent(err)
 	return err
 }
 
@@ -137,8 +142,8 @@ func (w *window) record(err error) {
 	if jerr != nil {
 		w.log.Warn("could not store the window summary", "err", jerr)
 	}
-	if errors.Is(err, ErrInvalidConfig) {
-		return // it never started
+	if errors.Is(err, ErrInvalidConfig) || errors.Is(err, ErrOverBudget) {
+		return // it never started, or never switched the radio on
 	}
 	if uerr := addUsage(w.q, w.sum); uerr != nil {
 		w.log.Warn("could not count the window's usage", "err", uerr)
@@ -271,7 +276,7 @@ func (w *window) session(ctx context.Context, conn net.Conn, held *Modem) error 
 	}
 	w.downlinkResult(res.Downlink)
 	if packs != nil {
-		w.log.Info("packed readings", "packs", packs.packs, "readings", packs.packed, "topic", w.cfg.PackTopic)
+		w.log.Info("packed readings", "packs", packs.packs, "readings", packs.packed, "topic", packs.topic)
 	}
 	w.count(res, held == nil)
 	// The session names its own step ("mqtt connect", "mqtt publish", ...);
@@ -353,14 +358,19 @@ func (w *window) sessionConfig(held *Modem, tconn *tls.Conn) session.Config {
 }
 
 // store is what the session reads records from: the queue, or packs of
-// its readings (--pack deflate); deliveries go to the queue's inbox
-// either way.
+// its readings (--pack deflate, or a data budget whose forecast is over),
+// or nothing but the status record (a budget that is spent); deliveries
+// go to the queue's inbox either way.
 func (w *window) store() (session.Store, *packStore) {
 	qs := queueStore{q: w.q, inboxMax: w.cfg.InboxMaxBytes}
-	if w.cfg.Pack != PackDeflate {
+	switch {
+	case w.budget.statusOnly():
+		return statusOnlyStore{}, nil
+	case w.cfg.Pack != PackDeflate && !w.budget.pack():
 		return qs, nil
 	}
-	packs := newPackStore(w.q, w.cfg.ClientID, w.cfg.PackTopic, cmp.Or(w.cfg.PackMaxBytes, DefaultPackMaxBytes), w.log)
+	topic := cmp.Or(w.cfg.PackTopic, "uploader/"+w.cfg.ClientID+"/pack")
+	packs := newPackStore(w.q, w.cfg.ClientID, topic, cmp.Or(w.cfg.PackMaxBytes, DefaultPackMaxBytes), w.log)
 	packs.inbound = qs
 	return packs, packs
 }

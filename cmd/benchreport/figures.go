@@ -412,3 +412,81 @@ func rxRows(out *Output) ([]RxRow, error) {
 	}
 	return rows, f.err()
 }
+
+// PackRow is one payload kind of the packed-window table: 1,000 readings
+// through the NB-IoT profile, unpacked and packed, per reading.
+type PackRow struct {
+	Kind, Label                  string
+	UnpackedAir, PackedAir       float64
+	UnpackedRadio, PackedRadio   float64
+	AirRatio, RadioRatio         float64 // unpacked / packed
+	OriginalRadio, OriginalRatio float64 // the original method's radio s/reading (table a) and its ratio to packed
+}
+
+// PackSizeRow is one payload kind of the pack-size sweep: compressed bytes
+// per reading at each bound of PackSizes.
+type PackSizeRow struct {
+	Kind, Label string
+	BPerReading []float64
+}
+
+// PackSizes are the bounds BenchmarkPackSize sweeps; DefaultPackSize is
+// uplink.DefaultPackMaxBytes.
+var (
+	PackSizes       = []int{1 << 10, 2 << 10, 4 << 10, 8 << 10, 16 << 10, 32 << 10, 64 << 10}
+	DefaultPackSize = 8 << 10
+)
+
+// PackFigures is the packed-window section (issue 16).
+type PackFigures struct {
+	Rows  []PackRow
+	Sizes []PackSizeRow
+	// Packing 1,000,000 queued readings.
+	PeakHeapMiB, ReadingsPerSecond, MBPerSecond, ReadingsPerPack float64
+}
+
+// Row is the row of kind ("original-lines", "noisy-json", "random").
+func (p PackFigures) Row(kind string) PackRow {
+	for _, r := range p.Rows {
+		if r.Kind == kind {
+			return r
+		}
+	}
+	return PackRow{}
+}
+
+func packFigures(out *Output, original WindowRow) (PackFigures, error) {
+	f := &figures{out: out}
+	kinds := []struct{ kind, label string }{
+		{"original-lines", "(a) the original's 340-byte lines"},
+		{"noisy-json", "(b) realistic noisy JSON (t, pm25, pm10, temp, rh)"},
+		{"random", "(c) random 340-byte payloads"},
+	}
+	var p PackFigures
+	for _, k := range kinds {
+		name := "PackedWindowNBIoT/payload=" + k.kind
+		r := PackRow{
+			Kind: k.kind, Label: k.label,
+			UnpackedAir: f.one(name, "unpacked-air-B/reading"), PackedAir: f.one(name, "packed-air-B/reading"),
+			UnpackedRadio: f.one(name, "unpacked-radio-s/reading"), PackedRadio: f.one(name, "packed-radio-s/reading"),
+			AirRatio: f.one(name, "air-unpacked/packed"), RadioRatio: f.one(name, "radio-unpacked/packed"),
+			OriginalRadio: original.OriginalRadio,
+		}
+		if r.PackedRadio > 0 {
+			r.OriginalRatio = r.OriginalRadio / r.PackedRadio
+		}
+		p.Rows = append(p.Rows, r)
+	}
+	for _, k := range kinds[:2] {
+		row := PackSizeRow{Kind: k.kind, Label: k.label}
+		for _, size := range PackSizes {
+			row.BPerReading = append(row.BPerReading, f.one(fmt.Sprintf("PackSize/payload=%s/max=%d", k.kind, size), "B/reading"))
+		}
+		p.Sizes = append(p.Sizes, row)
+	}
+	p.PeakHeapMiB = f.one("PackMillion", "peak-heap-MiB")
+	p.ReadingsPerSecond = f.one("PackMillion", "readings/s")
+	p.MBPerSecond = f.one("PackMillion", "MB/s")
+	p.ReadingsPerPack = f.one("PackMillion", "readings/pack")
+	return p, f.err()
+}

@@ -28,6 +28,7 @@ type Report struct {
 	Modem      []ModemRow
 	Fleet      []FleetRow
 	Rx         []RxRow
+	Pack       PackFigures
 }
 
 // Command is the suite's command line, for the template.
@@ -54,6 +55,19 @@ func (r *Report) Row1000() WindowRow {
 		}
 	}
 	return WindowRow{}
+}
+
+// PackSizeNames head the pack-size columns; the default is bold.
+func (r *Report) PackSizeNames() []string {
+	var names []string
+	for _, s := range PackSizes {
+		n := fmt.Sprintf("%d KiB", s>>10)
+		if s == DefaultPackSize {
+			n = "**" + n + "**"
+		}
+		names = append(names, n)
+	}
+	return names
 }
 
 // RawLines are the benchmark result lines of a suite as go test printed
@@ -108,6 +122,8 @@ func buildReport(runs map[string]*SuiteRun, m Machine, started, finished time.Ti
 	rep.Fleet, err = fleetRows(out("fleet"))
 	collect(err)
 	rep.Rx, err = rxRows(out("rx"))
+	collect(err)
+	rep.Pack, err = packFigures(out("pack"), rep.Row1000())
 	collect(err)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

@@ -159,6 +159,28 @@ func TestRender(t *testing.T) {
 			contains: []string{"| 100,000 | hash | 27.78 | 49 | 1.76 | 326 | **1.17** (met) |", "| 100,000 | `--slot` | 27.78 | 28 | 1.01 | 278 | 1.00 |"},
 		},
 		{
+			name: "the pack table judges issue 16's goals against the original method of table (a)",
+			contains: []string{
+				"| (a) the original's 340-byte lines | 436.1 / 0.168 | **20.5 / 0.0192** | 21.3x | 8.7x | radio **522x** less than the original method's 10.02 s (met) |",
+				"| **6.4x** | 2.6x | ≥ 4x fewer air bytes (met) |",
+				"packed **0.87x** the air bytes of unpacked, ≤ 1.02x (met) |",
+				"| (b) realistic noisy JSON (t, pm25, pm10, temp, rh) | 15.6 | 14.3 | 13.7 | 13.4 | 13.2 | 13.2 | 13.1 |",
+				"**8.0 MiB** (goal ≤ 16 MiB: met)",
+				"go test -run '^$' -bench 'PackedWindowNBIoT|PackSize|PackMillion' -benchtime 1x ./uplink",
+			},
+		},
+		{
+			name: "a pack goal that is missed says so",
+			edit: func(key, text string) string {
+				if key != "pack" {
+					return text
+				}
+				text = replaceMetric(text, "PackedWindowNBIoT/payload=random", "packed-air-B/reading", "450.0")
+				return replaceMetric(text, "PackMillion", "peak-heap-MiB", "17.5")
+			},
+			contains: []string{"packed **1.03x** the air bytes of unpacked, ≤ 1.02x (**not met**) |", "**17.5 MiB** (goal ≤ 16 MiB: **not met**)"},
+		},
+		{
 			name: "the seq property and the alias share come from the same run",
 			contains: []string{
 				"the `seq` property takes 10.9 B/reading; without it the\nMQTT 5 stream would be 68.2 B/reading. 99.5 %",

@@ -68,5 +68,6 @@ func suites(quick bool) []Suite {
 		{Key: "modem", Args: []string{"-run", "^$", "-bench", "WriteThroughput", "-benchmem", "-benchtime", "5x", "-count", count(3), "./uplink/modem"}},
 		{Key: "rx", Args: []string{"-run", "^$", "-bench", "RxURCPolicies", "-benchtime", "1x", "-timeout", "30m", "./uplink"}},
 		{Key: "fleet", Args: []string{"-run", "^$", "-bench", "FleetSpread", "-benchtime", "1x", "./uplink"}},
+		{Key: "pack", Args: []string{"-run", "^$", "-bench", "PackedWindowNBIoT|PackSize|PackMillion", "-benchtime", "1x", "./uplink"}},
 	}
 }

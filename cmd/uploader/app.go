@@ -100,6 +100,7 @@ func newApp(e *env) *cli.App {
 			runCommand(e),
 			statusCommand(e),
 			unpackCommand(e),
+			bridgeCommand(e),
 			quarantineCommand(e),
 			inboxCommand(e),
 			modemCommand(e),

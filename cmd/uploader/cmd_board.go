@@ -21,6 +21,10 @@ func simulateCommand(*env) *cli.Command {
 	return workstationOnly("simulate", "run a simulated SIM7000 on a pseudo-terminal")
 }
 
+func bridgeCommand(*env) *cli.Command {
+	return workstationOnly("bridge", "server side: republish the readings of packs on their own topics")
+}
+
 func workstationOnly(name, what string) *cli.Command {
 	return &cli.Command{
 		Name:  name,

@@ -52,6 +52,9 @@ type statusReport struct {
 	Month uplink.Usage `json:"month"`
 	// Inbox counts what the broker delivered to the site (--subscribe).
 	Inbox inboxState `json:"inbox"`
+	// Budget is the month against --data-budget, as the last window under
+	// one decided (absent when no window ran with a budget).
+	Budget *uplink.BudgetReport `json:"budget,omitempty"`
 	// InterruptedSendUntil is set when a window died in the middle of a
 	// PUBLISH larger than one chunk: the next one power-cycles the module
 	// or waits until then (see uplink.ModemLock.MidPacketUntil).
@@ -132,6 +135,11 @@ func runStatus(c *cli.Context, e *env) error {
 	} else {
 		r.Inbox = inboxState(is)
 	}
+	if b, err := uplink.ReadBudget(q, now); err != nil {
+		log.Warn("could not read the data budget", "err", err)
+	} else if b.Last != nil {
+		r.Budget = &b
+	}
 	if until, err := uplink.ReadMidPacketMark(modemLockPath(c)); err != nil {
 		log.Warn("could not read the modem lock file", "err", err)
 	} else if !until.IsZero() {
@@ -193,6 +201,11 @@ func printStatus(w io.Writer, r statusReport, now time.Time) {
 	if m := r.Month; m.Windows > 0 {
 		fmt.Fprintf(w, "this month:     %d windows, %d MQTT bytes up, %d down, about %d bytes on the air, radio on %.0f s\n",
 			m.Windows, m.MQTTBytesOut, m.MQTTBytesIn, m.AirBytes, m.RadioOnSeconds)
+	}
+	if b := r.Budget; b != nil {
+		fmt.Fprintf(w, "data budget:    %d of %d bytes used this month (even pace by now %d), forecast %d; %d windows deferred this month\n",
+			b.Used, b.Budget, b.Pace, b.Forecast, b.Last.Deferred)
+		fmt.Fprintf(w, "budget said:    %s at %s: %s\n", b.Last.Decision, b.Last.At.Format(time.RFC3339), b.Last.Reason)
 	}
 	if sk := r.SkippedWindows; sk.Busy+sk.Empty > 0 {
 		fmt.Fprintf(w, "skipped:        %d windows (%d with nothing queued, %d while another held the queue or modem)\n", sk.Busy+sk.Empty, sk.Empty, sk.Busy)

@@ -294,7 +294,9 @@ func windowConfig(c *cli.Context) (uplink.Config, error) {
 	if cfg.MaxRecords < 0 {
 		return cfg, usagef("--window-records %d is negative", cfg.MaxRecords)
 	}
-	packConfig(c, &cfg)
+	if err := packConfig(c, &cfg); err != nil {
+		return cfg, err
+	}
 	if err := downlinkConfig(c, &cfg); err != nil {
 		return cfg, err
 	}
