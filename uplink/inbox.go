@@ -87,7 +87,8 @@ func (c *Config) validateDownlink() error {
 		return errors.New("--session-expiry must be at least 1s with --subscribe and MQTT 5, or the broker forgets the session (and the messages for it) at once")
 	case c.DownlinkWait < 0:
 		return fmt.Errorf("--downlink-wait %s is negative", c.DownlinkWait)
-	case c.WindowTimeout > 0 && c.DownlinkWait >= c.WindowTimeout:
+	case len(c.Subscriptions) > 0 && c.WindowTimeout > 0 && c.DownlinkWait >= c.WindowTimeout:
+		// Only a window that subscribes waits for the downlink.
 		return fmt.Errorf("--downlink-wait %s is not shorter than --window-timeout %s", c.DownlinkWait, c.WindowTimeout)
 	case c.InboxMaxBytes < 0:
 		return fmt.Errorf("--inbox-max-bytes %d is negative", c.InboxMaxBytes)

@@ -313,8 +313,10 @@ func TestWindowTLS(t *testing.T) {
 				full++
 			}
 		}
+		// A few more may be cut short where the in-flight window,
+		// sized in bytes to the link, waits for acknowledgements.
 		want := int(acc.MQTTBytesUp) / 1460
-		if full < want-2 || len(acc.ChunkSizes) > want+4 {
+		if full < want-2 || len(acc.ChunkSizes) > want+7 {
 			t.Errorf("%d CIPSENDs, %d of them nearly full, for %d bytes (%d full chunks' worth): %v",
 				len(acc.ChunkSizes), full, acc.MQTTBytesUp, want, acc.ChunkSizes)
 		}
