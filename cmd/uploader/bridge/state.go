@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -98,12 +99,10 @@ func (s *State) spans(client string) ([]span, error) {
 	}
 	var sp []span
 	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketSeen).Get([]byte(client))
-		if len(v)%16 != 0 {
-			return fmt.Errorf("bridge state: client %q: %d bytes of spans, not a multiple of 16", client, len(v))
-		}
-		for i := 0; i < len(v); i += 16 {
-			sp = append(sp, span{binary.BigEndian.Uint64(v[i:]), binary.BigEndian.Uint64(v[i+8:])})
+		var err error
+		sp, err = decodeSpans(tx.Bucket(bucketSeen).Get([]byte(client)))
+		if err != nil {
+			return fmt.Errorf("bridge state: client %q: %w", client, err)
 		}
 		return nil
 	})
@@ -210,4 +209,26 @@ func insert(sp []span, seq uint64) []span {
 		return sp
 	}
 	return slices.Insert(sp, i, span{seq, seq})
+}
+
+// decodeSpans reads a client's stored spans: 16 bytes each (lo, hi,
+// big-endian), sorted, disjoint and not adjacent, as Record writes them.
+// Anything else is refused whole: a damaged state must not make the
+// bridge skip readings it never republished.
+func decodeSpans(v []byte) ([]span, error) {
+	if len(v)%16 != 0 {
+		return nil, fmt.Errorf("%d bytes of spans, not a multiple of 16", len(v))
+	}
+	sp := make([]span, 0, len(v)/16)
+	for i := 0; i < len(v); i += 16 {
+		r := span{binary.BigEndian.Uint64(v[i:]), binary.BigEndian.Uint64(v[i+8:])}
+		if r.lo > r.hi {
+			return nil, fmt.Errorf("span %d runs backwards (%d..%d)", i/16, r.lo, r.hi)
+		}
+		if n := len(sp); n > 0 && (sp[n-1].hi == math.MaxUint64 || r.lo <= sp[n-1].hi+1) {
+			return nil, fmt.Errorf("span %d (%d..%d) is not after span %d (%d..%d)", i/16, r.lo, r.hi, n-1, sp[n-1].lo, sp[n-1].hi)
+		}
+		sp = append(sp, r)
+	}
+	return sp, nil
 }

@@ -1,7 +1,9 @@
 package bridge
 
 import (
+	"encoding/binary"
 	"errors"
+	"math"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -154,4 +156,35 @@ func TestStateRefusesOtherVersionsAndBadSpans(t *testing.T) {
 	if _, err := OpenState(path, 0); !errors.Is(err, ErrStateVersion) {
 		t.Errorf("OpenState of a version 9 file: %v, want ErrStateVersion", err)
 	}
+}
+
+// FuzzDecodeSpans: whatever the state file holds for a client, decoding
+// never panics, and spans it accepts keep their order through insert.
+func FuzzDecodeSpans(f *testing.F) {
+	enc := func(sp ...span) []byte {
+		var b []byte
+		for _, r := range sp {
+			b = binary.BigEndian.AppendUint64(b, r.lo)
+			b = binary.BigEndian.AppendUint64(b, r.hi)
+		}
+		return b
+	}
+	f.Add(enc(span{1, 5}, span{7, 9}), uint64(6))
+	f.Add(enc(span{5, 1}), uint64(2))
+	f.Add(enc(span{1, 5}, span{6, 9}), uint64(3))
+	f.Add([]byte{1, 2, 3}, uint64(0))
+	f.Add(enc(span{0, math.MaxUint64}), uint64(7))
+	f.Fuzz(func(t *testing.T, v []byte, seq uint64) {
+		sp, err := decodeSpans(v)
+		if err != nil {
+			return
+		}
+		sp = insert(sp, seq)
+		if !covered(sp, seq) {
+			t.Fatalf("seq %d not covered after insert: %v", seq, sp)
+		}
+		if _, err := decodeSpans(enc(sp...)); err != nil {
+			t.Fatalf("insert broke the spans' order: %v: %v", sp, err)
+		}
+	})
 }
