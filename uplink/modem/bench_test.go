@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,27 +17,9 @@ import (
 func discardListener(tb testing.TB) (string, int) {
 	tb.Helper()
 	ln := testkit.Listen(tb)
-	var wg sync.WaitGroup
-	tb.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
+	serveEach(tb, ln, func(c net.Conn) {
+		_, _ = io.Copy(io.Discard, c)
 	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_, _ = io.Copy(io.Discard, c)
-			}()
-		}
-	}()
 	a := ln.Addr().(*net.TCPAddr)
 	return a.IP.String(), a.Port
 }

@@ -17,12 +17,11 @@ import (
 	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
-// echoListener serves a loopback TCP echo until the test ends.
-func echoListener(t testing.TB) (host string, port int) {
-	t.Helper()
-	ln := testkit.Listen(t)
+// serveEach runs serve on every connection ln accepts, each in its own
+// goroutine, and closes ln and waits for them when the test ends.
+func serveEach(tb testing.TB, ln net.Listener, serve func(net.Conn)) {
 	var wg sync.WaitGroup
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		ln.Close()
 		wg.Wait()
 	})
@@ -38,10 +37,19 @@ func echoListener(t testing.TB) (host string, port int) {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				_, _ = io.Copy(c, c)
+				serve(c)
 			}()
 		}
 	}()
+}
+
+// echoListener serves a loopback TCP echo until the test ends.
+func echoListener(t testing.TB) (host string, port int) {
+	t.Helper()
+	ln := testkit.Listen(t)
+	serveEach(t, ln, func(c net.Conn) {
+		_, _ = io.Copy(c, c)
+	})
 	addr := ln.Addr().(*net.TCPAddr)
 	return addr.IP.String(), addr.Port
 }

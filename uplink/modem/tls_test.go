@@ -12,7 +12,6 @@ import (
 	"io"
 	"math/big"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -60,35 +59,17 @@ func tlsRecordServer(t testing.TB, cert tls.Certificate, reply []byte) (host str
 		MinVersion:                  tls.VersionTLS13,
 		DynamicRecordSizingDisabled: true,
 	})
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	serveEach(t, ln, func(c net.Conn) {
+		buf := make([]byte, 64)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := c.Read(buf); err != nil {
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				buf := make([]byte, 64)
-				for {
-					if _, err := c.Read(buf); err != nil {
-						return
-					}
-					if _, err := c.Write(reply); err != nil {
-						return
-					}
-				}
-			}()
+			if _, err := c.Write(reply); err != nil {
+				return
+			}
 		}
-	}()
+	})
 	addr := ln.Addr().(*net.TCPAddr)
 	return addr.IP.String(), addr.Port
 }
