@@ -274,6 +274,7 @@ func (w *window) session(ctx context.Context, conn net.Conn, held *Modem) error 
 	if held != nil {
 		held.SessionEnded(err == nil)
 	}
+	w.rememberBroker(res, err)
 	w.downlinkResult(res.Downlink)
 	if packs != nil {
 		w.log.Info("packed readings", "packs", packs.packs, "readings", packs.packed, "topic", packs.topic)
@@ -330,6 +331,7 @@ func (w *window) sessionConfig(held *Modem, tconn *tls.Conn) session.Config {
 		MaxRecords:   cfg.MaxRecords,
 		Logger:       w.log,
 		Will:         w.will(w.base),
+		Prior:        w.priorConnack(),
 	}
 	if cfg.StatusTopic != "" {
 		scfg.Status = w.statusMessage(w.base)

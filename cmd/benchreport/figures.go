@@ -365,6 +365,7 @@ type RxRow struct {
 	Protocol, Link, Policy        string
 	Readings                      int
 	Radio, Bound, ToBound         float64
+	FirstToBound                  float64 // a site's first window; 0 when not measured (10,000 readings)
 	Original, PollPct, ATCommands float64
 	RxReads, RxUARTBytes          float64
 	DownPerReading                float64
@@ -399,6 +400,7 @@ func rxRows(out *Output) ([]RxRow, error) {
 						Radio:          f.one(name, "radio-s"),
 						Bound:          f.one(name, "lower-bound-s"),
 						ToBound:        f.one(name, "window/bound"),
+						FirstToBound:   firstToBound(f, name, n),
 						Original:       f.one(name, "original-radio-ratio"),
 						PollPct:        f.one(name, "poll-uart-%"),
 						ATCommands:     f.one(name, "at-commands"),
@@ -411,6 +413,15 @@ func rxRows(out *Output) ([]RxRow, error) {
 		}
 	}
 	return rows, f.err()
+}
+
+// firstToBound is a site's first window against the bound, measured up to
+// 1,000 readings.
+func firstToBound(f *figures, name string, n int) float64 {
+	if n > 1000 {
+		return 0
+	}
+	return f.one(name, "first-window/bound")
 }
 
 // PackRow is one payload kind of the packed-window table: 1,000 readings

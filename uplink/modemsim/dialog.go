@@ -44,7 +44,7 @@ func (m *module) commandLine(line string, overflow bool) {
 	if !ok {
 		return
 	}
-	m.log.Debug("at command", "line", redact(line))
+	m.log.Debug("at command", "line", redact(line), "t", m.clk.now())
 	m.delay(m.cfg.Turnaround)
 	m.slowAnswer()
 

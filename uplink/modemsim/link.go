@@ -348,6 +348,9 @@ func (m *module) send(p []byte) {
 	}
 	forward, after := m.applyByteFaults(l, n)
 
+	if idle := m.clk.now() - m.airBusy; idle > 0 && m.airBusy > 0 {
+		m.log.Debug("air idle", "for", idle, "t", m.clk.now())
+	}
 	finish := max(m.clk.now(), m.airBusy) + transfer(n+segmentHeader, m.cfg.UplinkRate)
 	m.airBusy, m.lastAirFinish = finish, finish
 	ackAt := finish + m.cfg.RoundTrip
@@ -484,6 +487,7 @@ func (m *module) deliver(l *link, data []byte) {
 	if m.link != l {
 		return
 	}
+	m.log.Debug("downlink data", "bytes", len(data), "t", m.clk.now())
 	switch {
 	case m.vol.rxManual:
 		wasEmpty := len(m.rx) == 0

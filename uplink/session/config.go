@@ -102,6 +102,17 @@ type Config struct {
 	// PUBLISH. By default a first chunk of safe records follows CONNECT
 	// without waiting, which saves one round trip.
 	NoPipeline bool
+	// Prior is the CONNACK with which this broker last accepted this
+	// client (the caller keeps it between sessions). With it, the session
+	// takes the broker's limits as known before the new CONNACK arrives
+	// and pipelines up to PriorPipelineChunks chunks of records behind
+	// CONNECT within them, rather than one chunk of records any broker
+	// accepts: on NB-IoT that keeps the radio sending through the CONNACK's
+	// round trip. Should the broker have lowered a limit since, it may
+	// close the connection over the pipelined packets; nothing is lost
+	// (what was not acknowledged stays queued) and the new CONNACK, in
+	// Result.Connack, is what the caller keeps for the next session.
+	Prior *codec.Connack
 
 	// OnConnack, if set, is called once the broker has accepted the
 	// session, with its CONNACK (say, to learn the MQTT 5 Server Keep
@@ -148,6 +159,7 @@ type Result struct {
 	BytesIn       int64 // MQTT bytes read
 	Writes        int   // conn.Write calls
 	Connack       codec.Connack
+	Connected     bool           // the broker accepted the session (Connack holds its CONNACK)
 	Downlink      DownlinkResult // what the broker delivered
 }
 

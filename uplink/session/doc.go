@@ -26,7 +26,10 @@
 // limited to what any broker accepts: at most one chunk, QoS 0 or 1, not
 // retained, small packets, and with MQTT 5 at most one QoS 1 packet, because a
 // Receive Maximum of 1 is legal. A refused login therefore wastes at most one
-// chunk and deletes nothing.
+// chunk and deletes nothing. When the caller remembers the CONNACK with which
+// the broker last accepted this client ([Config.Prior]), up to
+// [PriorPipelineChunks] chunks go ahead within those limits instead, so the
+// radio keeps sending through the CONNACK's round trip.
 //
 // # Poison records
 //

@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"log/slog"
 	"net"
 	"slices"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/nbiot-uploader/uploader/codec"
 	"github.com/nbiot-uploader/uploader/uplink/session"
+	"github.com/nbiot-uploader/uploader/uplink/testkit"
 )
 
 func dialFake(t *testing.T, addr string) net.Conn {
@@ -228,5 +230,70 @@ func TestRunAcknowledgesInboundPublish(t *testing.T) {
 	}
 	if res.Acked != len(recs) {
 		t.Errorf("Acked = %d, want %d", res.Acked, len(recs))
+	}
+}
+
+// Ensure that with the broker's limits known from its last CONNACK
+// (Config.Prior) the client keeps sending through the CONNACK's round trip
+// (more than one chunk, several QoS 1 PUBLISHes, topic aliases) without
+// breaking any of them; and that a broker which has lowered a limit since
+// is warned about, and its new CONNACK is what the Result reports.
+func TestRunPipelinesWithinPriorLimits(t *testing.T) {
+	limits := codec.Connack{
+		ReceiveMaximum: 20, TopicAliasMaximum: 3, MaximumPacketSize: 200,
+		HasMaximumQoS: true, MaximumQoS: 1, RetainAvailable: true,
+	}
+	lowered := limits
+	lowered.ReceiveMaximum = 2
+	tests := []struct {
+		name          string
+		broker, prior codec.Connack
+		wantWarn      bool
+	}{
+		{"same limits", limits, limits, false},
+		{"receive maximum lowered", lowered, limits, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			broker := startStrict(t, tt.broker, func(b *strictBroker) { b.connackDelay = 50 * time.Millisecond })
+			recs := makeRecords(200, 1, "plant/a/temperature", "plant/a/pressure")
+			store := newMemStore(recs)
+			var logs testkit.SyncBuffer
+			cfg := testConfig(codec.V5)
+			cfg.ChunkSize = 300
+			prior := tt.prior
+			cfg.Prior = &prior
+			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+
+			res, err := session.Run(runCtx(t), dialFake(t, broker.addr), store, cfg)
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			broker.wait(t)
+			if !res.Connected || res.Connack.ReceiveMaximum != tt.broker.ReceiveMaximum {
+				t.Errorf("Result.Connected %v, Connack %+v; want the broker's new CONNACK", res.Connected, res.Connack)
+			}
+			if warned := strings.Contains(logs.String(), "lowered its limits"); warned != tt.wantWarn {
+				t.Errorf("warning logged = %v, want %v; log:\n%s", warned, tt.wantWarn, logs.String())
+			}
+			if tt.wantWarn {
+				return // the strict broker has recorded the breach a real one closes the connection over
+			}
+			broker.checkNoViolations(t)
+			checkDelivered(t, codec.V5, broker.received(), recs, 1)
+			broker.mu.Lock()
+			before, qos1, connectSize := broker.bytesBeforeAck, broker.qos1BeforeAck, broker.sizes[0]
+			broker.mu.Unlock()
+			if connectSize+before <= cfg.ChunkSize || connectSize+before > session.PriorPipelineChunks*cfg.ChunkSize {
+				t.Errorf("CONNECT and %d B sent before CONNACK; want more than one chunk and at most %d chunks of %d B",
+					before, session.PriorPipelineChunks, cfg.ChunkSize)
+			}
+			if qos1 < 2 || qos1 > int(limits.ReceiveMaximum) {
+				t.Errorf("%d QoS 1 PUBLISH before CONNACK, want 2..%d", qos1, limits.ReceiveMaximum)
+			}
+			if res.Acked != len(recs) {
+				t.Errorf("Acked = %d, want %d", res.Acked, len(recs))
+			}
+		})
 	}
 }

@@ -106,6 +106,13 @@ func (s *session) blame(d *codec.Disconnect) error {
 	if s.v != codec.V5 || !blamingDisconnect(d.ReasonCode) {
 		return nil
 	}
+	if s.priorBroken {
+		// The packets sent ahead of CONNACK under the broker's old limits
+		// are the likelier culprit than any one record.
+		s.log.Warn("broker closed the connection after lowering its limits; no record is blamed",
+			"reason", fmt.Sprintf("0x%02x", d.ReasonCode))
+		return nil
+	}
 	seq, ok := s.oldestUnproven()
 	if !ok {
 		return nil

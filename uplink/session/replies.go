@@ -188,23 +188,14 @@ func (s *session) onConnack(c *codec.Connack) error {
 		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	s.connacked = true
-	s.inflightMax = s.cfg.InFlight
-	if s.v == codec.V5 {
-		if c.ReceiveMaximum > 0 {
-			s.inflightMax = min(s.inflightMax, int(c.ReceiveMaximum))
-		}
-		if c.HasMaximumQoS {
-			s.maxQoS = c.MaximumQoS
-		}
-		s.retainOK = c.RetainAvailable
-		s.maxPacket = int(c.MaximumPacketSize)
-		if s.cfg.TopicAliases {
-			s.aliases = newAliasTable(c.TopicAliasMaximum)
-		}
-		if c.HasServerKeepAlive {
-			// [MQTT-3.2.2-21]: the client uses the server's value.
-			s.keepAlive = time.Duration(c.ServerKeepAlive) * time.Second
-		}
+	s.res.Connected = true
+	if s.cfg.Prior != nil {
+		s.checkPrior(c)
+	}
+	s.applyLimits(c)
+	if s.v == codec.V5 && c.HasServerKeepAlive {
+		// [MQTT-3.2.2-21]: the client uses the server's value.
+		s.keepAlive = time.Duration(c.ServerKeepAlive) * time.Second
 	}
 	if s.cfg.OnConnack != nil {
 		s.cfg.OnConnack(*c)
@@ -213,6 +204,48 @@ func (s *session) onConnack(c *codec.Connack) error {
 		"max_qos", s.maxQoS, "retain", s.retainOK, "max_packet", s.maxPacket, "topic_aliases", s.aliases.max,
 		"keepalive", s.keepAlive)
 	return nil
+}
+
+// applyLimits takes the limits of a CONNACK: the one that just arrived, or
+// Config.Prior before it does. Topic aliases already written stay
+// assigned; only the number of aliases changes.
+func (s *session) applyLimits(c *codec.Connack) {
+	s.inflightMax = s.cfg.InFlight
+	if s.v != codec.V5 {
+		return
+	}
+	if c.ReceiveMaximum > 0 {
+		s.inflightMax = min(s.inflightMax, int(c.ReceiveMaximum))
+	}
+	s.maxQoS = 2
+	if c.HasMaximumQoS {
+		s.maxQoS = c.MaximumQoS
+	}
+	s.retainOK = c.RetainAvailable
+	s.maxPacket = int(c.MaximumPacketSize)
+	if s.cfg.TopicAliases {
+		s.aliases.max = c.TopicAliasMaximum
+	}
+}
+
+// checkPrior warns when the broker now announces a tighter limit than
+// Config.Prior, under which records went ahead of this CONNACK: the broker
+// may refuse them or close the connection. The records stay queued either
+// way, and the caller keeps the new CONNACK for the next session.
+func (s *session) checkPrior(c *codec.Connack) {
+	if s.v != codec.V5 {
+		return
+	}
+	p := s.cfg.Prior
+	lower := func(now, before uint32) bool { return now != 0 && (before == 0 || now < before) }
+	if lower(uint32(c.ReceiveMaximum), uint32(p.ReceiveMaximum)) || c.TopicAliasMaximum < p.TopicAliasMaximum ||
+		lower(c.MaximumPacketSize, p.MaximumPacketSize) || (c.HasMaximumQoS && (!p.HasMaximumQoS || c.MaximumQoS < p.MaximumQoS)) ||
+		(p.RetainAvailable && !c.RetainAvailable) {
+		s.priorBroken = true
+		s.log.Warn("the broker lowered its limits since the last window; records sent ahead of its CONNACK may be refused",
+			"receive_maximum", c.ReceiveMaximum, "topic_alias_maximum", c.TopicAliasMaximum,
+			"maximum_packet_size", c.MaximumPacketSize, "maximum_qos", c.MaximumQoS, "retain", c.RetainAvailable)
+	}
 }
 
 func (s *session) onPuback(ev event) error {

@@ -38,6 +38,7 @@ type session struct {
 	expectReply bool
 
 	connacked   bool
+	priorBroken bool // the CONNACK has tighter limits than Config.Prior, under which records went ahead of it
 	inflightMax int
 	maxQoS      byte
 	retainOK    bool
@@ -117,7 +118,10 @@ func Run(ctx context.Context, conn net.Conn, store Store, cfg Config) (Result, e
 		win:         window{chunkBytes: cfg.ChunkSize},
 		nextID:      cfg.Downlink.LastPacketID,
 	}
-	if cfg.Version == codec.V5 {
+	switch {
+	case cfg.Prior != nil:
+		s.applyLimits(cfg.Prior)
+	case cfg.Version == codec.V5:
 		// Receive Maximum is unknown until CONNACK, but it is never below 1.
 		s.inflightMax = 1
 	}
@@ -238,16 +242,32 @@ func (s *session) connect() error {
 // chunk bounds what goes ahead of CONNACK.
 const pipelineMaxPacketV5 = 128
 
-// pipeline fills the rest of the first chunk with records any broker accepts
-// before it has announced its limits. It stops at the first record that does
-// not qualify, so the order of records is kept.
+// PriorPipelineChunks is how many chunks may go ahead of CONNACK when the
+// broker's limits are known from Config.Prior: enough to keep an NB-IoT
+// uplink (2.5 kB/s, 1 s round trip) sending until the CONNACK is read,
+// few enough that a login refused after all wastes little.
+const PriorPipelineChunks = 4
+
+// pipeline writes records behind CONNECT before the broker has answered:
+// with Config.Prior, up to PriorPipelineChunks chunks within the limits the
+// broker announced last time; without, the rest of the first chunk with
+// records any broker accepts. It stops at the first record that does not
+// qualify, so the order of records is kept.
 func (s *session) pipeline() error {
+	chunks := 1
+	maxPacket := s.maxPacket
+	if s.cfg.Prior != nil {
+		chunks = PriorPipelineChunks
+	} else if s.v == codec.V5 {
+		maxPacket = pipelineMaxPacketV5
+	}
 	for {
 		rec, ok, err := s.peek()
 		if err != nil || !ok {
 			return err
 		}
-		if rec.QoS > 1 || rec.Retain || rec.Strikes > 0 || (rec.QoS == 1 && len(s.inflight) >= s.inflightMax) {
+		if rec.Strikes > 0 || (s.cfg.Prior == nil && (rec.QoS > 1 || rec.Retain)) ||
+			(s.effectiveQoS(rec.QoS) > 0 && len(s.inflight) >= s.inflightMax) {
 			return nil
 		}
 		p, err := s.buildPublish(rec)
@@ -263,7 +283,10 @@ func (s *session) pipeline() error {
 		}
 		size, err := codec.PublishSize(s.v, p)
 		// Everything written so far is CONNECT and pipelined records.
-		if err != nil || (s.v == codec.V5 && size > pipelineMaxPacketV5) || int(s.res.BytesOut)+len(s.out)+size > s.cfg.ChunkSize {
+		// The last chunk ahead of CONNACK is the one that would overflow:
+		// it goes out full when the session waits, not cut short.
+		full := s.res.Writes >= chunks || (s.res.Writes == chunks-1 && len(s.out)+size > s.cfg.ChunkSize)
+		if err != nil || (maxPacket > 0 && size > maxPacket) || full {
 			return nil
 		}
 		if err := s.publish(rec); err != nil {
