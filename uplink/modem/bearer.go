@@ -174,19 +174,21 @@ func (m *Modem) Dial(ctx context.Context, host string, port int) (*Conn, error) 
 		}
 		return nil, stepErr(step, err)
 	}
+	connectRT := time.Since(start)
 	m.connMu.Lock()
 	local := m.localIP
 	m.connOpen = true
 	m.connMu.Unlock()
-	m.log.Info("tcp connected", "host", host, "port", port, "after", time.Since(start))
+	m.log.Info("tcp connected", "host", host, "port", port, "after", connectRT)
 
 	chunk := m.askSendLimit(ctx)
 	c := &Conn{
-		m:        m,
-		maxChunk: chunk,
-		local:    localAddr(local),
-		remote:   remoteAddr(host, port),
-		closed:   make(chan struct{}),
+		m:         m,
+		connectRT: connectRT,
+		maxChunk:  chunk,
+		local:     localAddr(local),
+		remote:    remoteAddr(host, port),
+		closed:    make(chan struct{}),
 	}
 	return c, nil
 }

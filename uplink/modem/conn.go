@@ -34,6 +34,7 @@ type Conn struct {
 	blocked   atomic.Bool
 	firstSent atomic.Int64  // UnixNano of the first Write's end, for the round trip
 	rtt       time.Duration // observed round trip; 0 until measured
+	connectRT time.Duration // AT+CIPSTART to CONNECT OK: the TCP handshake's round trip, an estimate until rtt is measured
 	cost      time.Duration // last receive exchange, AT command to OK
 	urcSeen   bool          // a "+CIPRXGET: 1" not yet acted on
 	noDirect  bool          // the module refused AT+CIPRXGET=2 on an empty buffer
@@ -447,8 +448,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 // at once. The round trip is the time from the end of the first Write
 // (CONNECT, and the records pipelined behind it) to its first reply bytes:
 // the only exchange whose send instant is unambiguous, since every later
-// reply answers one of several pipelined chunks. Until it is known,
-// PollInterval stands in for it.
+// reply answers one of several pipelined chunks. Until it is known, the
+// time AT+CIPSTART took to CONNECT OK stands in for it (the TCP handshake
+// is one round trip, plus the module's own time, which only makes the
+// estimate long), at most PollInterval.
 const (
 	minPollGap        = 50 * time.Millisecond
 	safetyPoll        = 15 * time.Second
@@ -475,6 +478,9 @@ func (c *Conn) nextPoll() time.Time {
 	rtt := c.rtt
 	if rtt <= 0 {
 		rtt = c.m.opts.PollInterval
+		if c.connectRT > 0 {
+			rtt = min(rtt, c.connectRT)
+		}
 	}
 	due, blocked := c.due.Load(), c.blocked.Load()
 	var gap time.Duration
