@@ -304,6 +304,13 @@ func (w *window) secure(ctx context.Context, conn net.Conn, overModem bool) (net
 		tcfg.DynamicRecordSizingDisabled = true
 	}
 	tconn := tls.Client(conn, tcfg)
+	if p, ok := conn.(replyPacer); ok {
+		// The handshake waits for the server's flight: read at the pace
+		// of a blocked wait, not the idle PollInterval, so the radio does
+		// not idle and the round trip measured on the first reply is not
+		// inflated by a late read.
+		p.AwaitReplies(1, true)
+	}
 	if err := tconn.HandshakeContext(ctx); err != nil {
 		return nil, nil, stepErr(StepTLS, err)
 	}

@@ -276,8 +276,10 @@ func TestWindowTLS(t *testing.T) {
 			q, dir := openQueue(t)
 			enqueueReadings(t, q, 30, 1)
 			var cfg uplink.Config
+			var sim *modemsim.Sim
 			if transport == uplink.TransportModem {
-				cfg = modemConfig(simtest.Start(t, modemsim.Fast()), broker.Addr(), dir)
+				sim = simtest.Start(t, modemsim.Fast())
+				cfg = modemConfig(sim, broker.Addr(), dir)
 			} else {
 				cfg = uplink.Defaults()
 				cfg.Transport = uplink.TransportTCP
@@ -288,6 +290,13 @@ func TestWindowTLS(t *testing.T) {
 			sum, err := uplink.RunWindow(context.Background(), cfg, q)
 			if err != nil || sum.Acked != 30 {
 				t.Fatalf("window over TLS: %+v, %v", sum, err)
+			}
+			// The handshake's reads are paced like the session's
+			// (single AT+CIPRXGET=2 reads), not idle polling.
+			if sim != nil {
+				if polls := sim.Accounting().RxPolls; polls != 0 {
+					t.Errorf("%d AT+CIPRXGET=4 queries; a paced window reads with =2 alone", polls)
+				}
 			}
 		})
 	}

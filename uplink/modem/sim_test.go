@@ -444,3 +444,42 @@ func TestSimulatorAwaitReplies(t *testing.T) {
 		})
 	}
 }
+
+// Ensure that before any reply has measured the round trip, a Conn whose
+// user is blocked on a reply paces its reads by the TCP handshake's time
+// (AT+CIPSTART to CONNECT OK), not by PollInterval: with a module that never
+// announces data and a PollInterval of an hour, the echo must still come
+// back well within the read deadline.
+func TestSimulatorFirstReplyPacedByConnectTime(t *testing.T) {
+	host, port := echoListener(t)
+	cfg := modemsim.Fast()
+	cfg.Variants.RxURC = modemsim.RxURCNever
+	// A round trip, so the first read after the write finds nothing yet.
+	cfg.RoundTrip = 300 * time.Millisecond
+	sim, m := startSim(t, cfg, modem.Options{QuickSend: true, PollInterval: time.Hour})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	c := bringUp(t, ctx, m, host, port)
+	if err := c.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte("CONNECT and the first records")
+	c.AwaitReplies(1, false)
+	if _, err := c.Write(payload); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	c.AwaitReplies(1, true)
+	got := make([]byte, len(payload))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("ReadFull with an hour's PollInterval and no URC: %v", err)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatal("echo differs from what was written")
+	}
+	if urcs := sim.Accounting().RxURCs; urcs != 0 {
+		t.Errorf("%d receive URCs from a module set never to send them", urcs)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("Conn.Close: %v", err)
+	}
+}
