@@ -251,3 +251,17 @@ func (c *noteSessionCache) Put(cacheKey string, cs *tls.ClientSessionState) {
 	}
 	c.log.Debug("TLS session ticket stored for the next window", "bytes", len(data))
 }
+
+// dropStoredSession deletes a stored session that NoResume leaves unused,
+// so that no secret lies in the queue file for nothing. Without one it
+// only reads.
+func dropStoredSession(q *queue.Queue, log *slog.Logger) {
+	if data, err := q.Note(tlsSessionNote); err != nil || data == nil {
+		return
+	}
+	if err := q.UpdateNote(tlsSessionNote, func([]byte) ([]byte, error) { return nil, nil }); err != nil {
+		log.Warn("could not delete the stored TLS session", "err", err)
+		return
+	}
+	log.Debug("stored TLS session deleted (--tls-no-resume)")
+}

@@ -31,6 +31,12 @@ type TLSConfig struct {
 	// and the server's first flight about 1.1 KB larger, which on NB-IoT
 	// is about a second of radio time per window (README, TLS).
 	HybridKEX bool
+	// NoResume makes every window's handshake a full one: no session is
+	// offered or stored, and one stored before is deleted. By default a
+	// window resumes the last window's session (sessioncache.go), which
+	// saves the certificates both ways but sends the server's ticket up;
+	// see README, TLS, for when that costs more radio time than it saves.
+	NoResume bool
 }
 
 // classicKEX and hybridKEX are the key exchanges offered, best first.
@@ -53,6 +59,9 @@ func (t TLSConfig) validate() error {
 		}
 		if t.HybridKEX {
 			return errors.New("--tls-hybrid-kex needs --tls")
+		}
+		if t.NoResume {
+			return errors.New("--tls-no-resume needs --tls")
 		}
 		return nil
 	}
@@ -181,7 +190,8 @@ func (t TLSConfig) ClientTLS(broker string) (*tls.Config, error) {
 }
 
 // handshake runs the window's TLS handshake on conn, offering the session
-// stored in q and storing the ticket the server sends (sessioncache.go).
+// stored in q and storing the ticket the server sends (sessioncache.go),
+// unless NoResume.
 // Over the modem records keep their full size from the start (Go
 // otherwise begins with records of about 1.2 KB, each a CIPSEND of its
 // own).
@@ -190,7 +200,11 @@ func (t TLSConfig) handshake(ctx context.Context, conn net.Conn, broker string, 
 	if err != nil {
 		return nil, err
 	}
-	tcfg.ClientSessionCache = newNoteSessionCache(q, scope, log)
+	if t.NoResume {
+		dropStoredSession(q, log)
+	} else {
+		tcfg.ClientSessionCache = newNoteSessionCache(q, scope, log)
+	}
 	tcfg.DynamicRecordSizingDisabled = overModem
 	tconn := tls.Client(conn, tcfg)
 	if err := tconn.HandshakeContext(ctx); err != nil {

@@ -368,13 +368,31 @@ func TestWindowTLSResumption(t *testing.T) {
 		}
 	})
 
+	// With NoResume the stored session is deleted, not offered, and no new
+	// one is kept.
+	t.Run("no resume", func(t *testing.T) {
+		r.cfg.TLS.NoResume = true
+		defer func() { r.cfg.TLS.NoResume = false }()
+		if r.note(t) == nil {
+			t.Fatal("no stored session to begin with")
+		}
+		for i := range 2 {
+			if resumed, _, _ := r.window(t); resumed {
+				t.Fatalf("window %d resumed with NoResume", i+1)
+			}
+			if r.note(t) != nil {
+				t.Fatalf("a session is stored after window %d with NoResume", i+1)
+			}
+		}
+	})
+
 	// Someone who can write the queue file can make a note whose checksum
 	// holds and whose secret is wrong: the server refuses the PSK binder
 	// and ends that window at the TLS step, the records stay queued,
 	// crypto/tls drops the note and the next window is a full handshake.
 	t.Run("secret altered", func(t *testing.T) {
-		if resumed, _, _ := r.window(t); resumed {
-			t.Fatal("resumed the session of the other client certificate")
+		if resumed, _, _ := r.window(t); resumed { // stores a session again
+			t.Fatal("resumed after the windows with NoResume")
 		}
 		if err := uplink.RewriteTLSSession(r.q, func(ticket, state []byte) ([]byte, []byte) {
 			return ticket, flip(state, 14) // the first byte of the resumption secret
