@@ -290,30 +290,19 @@ func (w *window) session(ctx context.Context, conn net.Conn, held *Modem) error 
 
 // secure wraps conn in TLS when configured. Over the modem one session
 // write is one record is one CIPSEND, and the modem's reply pacing is
-// passed through the TLS layer.
+// passed through the TLS layer. The session of the last window is offered
+// for resumption, and the ticket this one gets is kept for the next
+// (sessioncache.go).
 func (w *window) secure(ctx context.Context, conn net.Conn, overModem bool) (net.Conn, *tls.Conn, error) {
 	if !w.cfg.TLS.Enabled {
 		return conn, nil, nil
 	}
-	tcfg, err := w.cfg.TLS.clientConfig(w.cfg.Broker)
+	tconn, err := w.cfg.TLS.handshake(ctx, conn, w.cfg.Broker, w.q, w.log, overModem)
 	if err != nil {
 		return nil, nil, stepErr(StepTLS, err)
 	}
-	if overModem {
-		// Go otherwise starts with records of about 1.2 KB.
-		tcfg.DynamicRecordSizingDisabled = true
-	}
-	tconn := tls.Client(conn, tcfg)
-	if p, ok := conn.(replyPacer); ok {
-		// The handshake waits for the server's flight: read at the pace
-		// of a blocked wait, not the idle PollInterval, so the radio does
-		// not idle and the round trip measured on the first reply is not
-		// inflated by a late read.
-		p.AwaitReplies(1, true)
-	}
-	if err := tconn.HandshakeContext(ctx); err != nil {
-		return nil, nil, stepErr(StepTLS, err)
-	}
+	cs := tconn.ConnectionState()
+	w.log.Info("tls handshake", "version", tls.VersionName(cs.Version), "key_exchange", cs.CurveID.String(), "resumed", cs.DidResume)
 	if p, ok := conn.(replyPacer); ok {
 		return pacedTLS{tconn, p}, tconn, nil
 	}

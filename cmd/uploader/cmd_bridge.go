@@ -32,6 +32,7 @@ func bridgeCommand(e *env) *cli.Command {
 		strFlag("cert-file", "", "PEM client certificate for mutual TLS"),
 		strFlag("key-file", "", "PEM private key for --cert-file (never logged)"),
 		strFlag("server-name", "", "TLS server name when it differs from the broker host"),
+		boolFlag("tls-hybrid-kex", "offer the hybrid post-quantum key exchange X25519MLKEM768 (default: X25519, then P-256)"),
 		strFlag("log-level", "info", "log level (debug logs every reading republished)"),
 	}
 	cmd := command("bridge", "server side: republish the readings of packs on their own topics, once each", "", flags, func(c *cli.Context) error {
@@ -83,7 +84,7 @@ func runBridge(c *cli.Context, e *env) error {
 		return err
 	}
 	tlsCfg, err := uplink.TLSConfig{Enabled: c.Bool("tls"), CAFile: c.String("ca-file"), CertFile: c.String("cert-file"),
-		KeyFile: c.String("key-file"), ServerName: c.String("server-name")}.ClientTLS(broker)
+		KeyFile: c.String("key-file"), ServerName: c.String("server-name"), HybridKEX: c.Bool("tls-hybrid-kex")}.ClientTLS(broker)
 	if err != nil {
 		return usageError{err}
 	}

@@ -78,6 +78,8 @@ func TestFlushPreflightErrorsExitTwoBeforeTheModem(t *testing.T) {
 		{"cert file not PEM", []string{"--tls", "--cert-file", notPEM, "--key-file", keyA}, "--cert-file " + notPEM + " holds no PEM certificate"},
 		{"key file not PEM", []string{"--tls", "--cert-file", certA, "--key-file", notPEM}, "--key-file " + notPEM + " holds no PEM private key"},
 		{"key of another certificate", []string{"--tls", "--cert-file", certA, "--key-file", keyB}, "private key does not match public key"},
+		{"hybrid key exchange without TLS", []string{"--tls-hybrid-kex"}, "--tls-hybrid-kex needs --tls"},
+		{"no resumption without TLS", []string{"--tls-no-resume"}, "--tls-no-resume needs --tls"},
 		{"quote in APN", []string{"--apn", `iot"1`}, "--apn"},
 		{"line break in APN password", []string{"--apn-user", "u", "--apn-password", "pw\r\nAT"}, "--apn-password"},
 		{"non-ASCII APN user", []string{"--apn-user", "üser", "--apn-password", "pw"}, "--apn-user"},
