@@ -22,8 +22,8 @@ type traceLines struct {
 }
 
 func (h *traceLines) Enabled(context.Context, slog.Level) bool { return true }
-func (h *traceLines) WithAttrs([]slog.Attr) slog.Handler        { return h }
-func (h *traceLines) WithGroup(string) slog.Handler             { return h }
+func (h *traceLines) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *traceLines) WithGroup(string) slog.Handler            { return h }
 func (h *traceLines) Handle(_ context.Context, r slog.Record) error {
 	if r.Message != "at" {
 		return nil

@@ -39,7 +39,7 @@ func TestVirtualPrepareBeforeAttach(t *testing.T) {
 				got.ElapsedSeconds, got.AttachSeconds, got.RadioOnSeconds)
 		}
 		h.cmd(`AT+CSTT="nbiot"`, "\r\nERROR\r\n") // only in IP INITIAL
-		h.cmd("AT+CIPMUX=0", "\r\nERROR\r\n")      // only in IP INITIAL
+		h.cmd("AT+CIPMUX=0", "\r\nERROR\r\n")     // only in IP INITIAL
 		h.cmd("AT+CEREG?", "\r\n+CEREG: 0,1\r\n\r\nOK\r\n")
 		h.cmd("AT+CIICR", "\r\nOK\r\n")
 		h.cmd("AT+CIFSR", "\r\n"+DefaultLocalIP+"\r\n")
