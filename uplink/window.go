@@ -186,6 +186,11 @@ func (w *window) runModem(ctx context.Context) error {
 			return stepErr(StepNetworkMode, err)
 		}
 	}
+	// The IP stack's configuration needs no network: done while the module
+	// registers, it costs no radio time (StartBearer then only activates).
+	if err := h.PrepareBearer(ctx, cfg.APN, cfg.APNUser, cfg.APNPassword); err != nil {
+		return stepErr(StepBearer, err)
+	}
 	reg, err := h.WaitRegistered(ctx, cfg.RegistrationTimeout)
 	w.sum.RegistrationSeconds = reg.Waited.Seconds()
 	if err != nil {

@@ -365,7 +365,7 @@ func TestWindowFailures(t *testing.T) {
 		{name: "pdp deact mid-stream", faults: modemsim.Faults{PDPDeactAfterBytes: 6000}, steps: mqttSteps},
 		{name: "data lost after SEND OK", faults: modemsim.Faults{LoseDataAfterBytes: 6000}, tweak: func(c *uplink.Config) { c.ReplyTimeout = time.Second }, steps: mqttSteps},
 		{name: "module hangs", faults: modemsim.Faults{HangAfterCommands: 14}, tweak: func(c *uplink.Config) { c.WindowTimeout = 8 * time.Second }},
-		{name: "module reboots", faults: modemsim.Faults{RebootAfterCommands: 14}},
+		{name: "module reboots", faults: modemsim.Faults{RebootAfterCommands: 20}},
 		{name: "garbage between answers", faults: modemsim.Faults{GarbageEvery: 3}, ok: true},
 	}
 	for _, tt := range tests {

@@ -18,44 +18,169 @@ import (
 // exec form when apn is empty: the module's stored APN applies), AT+CIICR and
 // AT+CIFSR, which returns the local address. Credentials are never logged,
 // and the password is redacted from the trace like Options.Secrets.
+//
+// After a PrepareBearer with the same APN and credentials that nothing has
+// voided since, only AT+CIICR and AT+CIFSR are sent. Should the module
+// refuse those with an error answer anyway (firmware that lost the
+// preparation without saying so), the whole sequence is run once more from
+// AT+CIPSHUT, so a preparation can cost time but never the bearer.
 func (m *Modem) StartBearer(ctx context.Context, apn, user, password string) (ip string, err error) {
 	cstt, err := csttCommand(apn, user, password)
 	if err != nil {
 		return "", stepErr("AT+CSTT", err)
 	}
 	m.trace.addSecret([]byte(password))
-	if err := m.shut(ctx); err != nil {
+	prepared := m.takePrepared(cstt)
+	if prepared {
+		ip, err = m.activate(ctx)
+		if err == nil {
+			m.log.Info("bearer up", "ip", ip, "prepared", true)
+			return ip, nil
+		}
+		if !isCommandError(err) {
+			return "", err
+		}
+		m.log.Debug("activation after the preparation refused; bringing the bearer up from AT+CIPSHUT", "err", err)
+	}
+	if _, err := m.configureStack(ctx, cstt); err != nil {
 		return "", err
 	}
+	ip, err = m.activate(ctx)
+	if err != nil {
+		return "", err
+	}
+	m.log.Info("bearer up", "ip", ip, "prepared", false)
+	return ip, nil
+}
+
+// PrepareBearer sends the part of StartBearer that needs no network:
+// AT+CIPSHUT, AT+CIPMUX=0, AT+CIPRXGET=1, AT+CIPQSEND, AT+CIPSENDHEX=0 and
+// AT+CSTT, which leave the stack in IP START. The SIMCom manual asks only
+// for IP INITIAL for these (sim7000-at.md §5.1–5.2); AT+CIICR is the first
+// step that needs the attach. Run while the module registers, it takes
+// these exchanges out of the radio-on time after registration: a later
+// StartBearer with the same APN and credentials sends only AT+CIICR and
+// AT+CIFSR.
+//
+// How a module answers these commands before the attach is not
+// documented, so an error answer (ERROR, +CME ERROR) is not a failure:
+// PrepareBearer logs it at debug level, records nothing and returns nil,
+// and StartBearer then runs the whole sequence. Other errors (bad
+// arguments, a module that does not answer, a reboot, the port, ctx) are
+// returned.
+//
+// The preparation is void, and StartBearer starts from AT+CIPSHUT again,
+// after anything that can change the IP state meanwhile: the URCs "RDY",
+// "SMS Ready" (a reboot), "+PDP: DEACT", any "+CFUN:" and "+CPIN: NOT
+// READY"; and the host's own SetFunctionality, PowerDown, Sync and Exec
+// (a raw command may do anything).
+func (m *Modem) PrepareBearer(ctx context.Context, apn, user, password string) error {
+	cstt, err := csttCommand(apn, user, password)
+	if err != nil {
+		return stepErr("AT+CSTT", err)
+	}
+	m.trace.addSecret([]byte(password))
+	m.voidPreparation("prepared again")
+	epoch, err := m.configureStack(ctx, cstt)
+	if err != nil {
+		if isCommandError(err) {
+			m.log.Debug("bearer preparation refused before registration; StartBearer will do it all", "err", err)
+			return nil
+		}
+		return err
+	}
+	m.connMu.Lock()
+	kept := epoch == m.ipEpoch
+	if kept {
+		m.prepared = cstt
+	}
+	m.connMu.Unlock()
+	if !kept {
+		m.log.Debug("bearer preparation void before it was done; StartBearer will do it all")
+		return nil
+	}
+	m.log.Debug("bearer prepared")
+	return nil
+}
+
+// voidPreparation forgets a preparation: something may have changed the
+// IP state since. It also moves ipEpoch, so a PrepareBearer under way
+// does not record its result.
+func (m *Modem) voidPreparation(reason string) {
+	m.connMu.Lock()
+	dropped := m.voidPreparationLocked()
+	m.connMu.Unlock()
+	if dropped {
+		m.log.Debug("bearer preparation void", "reason", reason)
+	}
+}
+
+// voidPreparationLocked is voidPreparation with connMu held; it reports
+// whether a preparation was forgotten, for the caller to log.
+func (m *Modem) voidPreparationLocked() bool {
+	m.ipEpoch++
+	dropped := m.prepared != ""
+	m.prepared = ""
+	return dropped
+}
+
+// takePrepared reports whether a preparation for the AT+CSTT line cstt is
+// in place, and forgets it either way: one StartBearer uses it.
+func (m *Modem) takePrepared(cstt string) bool {
+	m.connMu.Lock()
+	defer m.connMu.Unlock()
+	p := m.prepared
+	m.prepared = ""
+	if p != "" && p != cstt {
+		m.log.Debug("bearer prepared for another APN or credentials; starting over")
+	}
+	return p != "" && p == cstt
+}
+
+// configureStack sends AT+CIPSHUT, AT+CIPMUX=0, AT+CIPRXGET=1,
+// AT+CIPQSEND, AT+CIPSENDHEX=0 and cstt. It returns the preparation epoch
+// read right after SHUT OK: a "+PDP: DEACT" that comes before SHUT OK is
+// the shut's own.
+func (m *Modem) configureStack(ctx context.Context, cstt string) (epoch uint64, err error) {
+	if err := m.shut(ctx); err != nil {
+		return 0, err
+	}
+	m.connMu.Lock()
+	epoch = m.ipEpoch
+	m.connMu.Unlock()
 	qsend := "AT+CIPQSEND=0"
 	if m.opts.QuickSend {
 		qsend = "AT+CIPQSEND=1"
 	}
 	for _, cmd := range []string{"AT+CIPMUX=0", "AT+CIPRXGET=1", qsend} {
 		if _, err := m.query(ctx, cmd, shortTimeout); err != nil {
-			return "", err
+			return 0, err
 		}
 	}
 	// Hex input mode is not saved, but a host that used it before us (the
 	// method this project replaces did) may have left it on. Firmware
 	// without the command answers ERROR, which is harmless.
 	if _, err := m.query(ctx, "AT+CIPSENDHEX=0", shortTimeout); err != nil && !isCommandError(err) {
-		return "", err
+		return 0, err
 	}
 	if _, err := m.query(ctx, cstt, csttTimeout); err != nil {
-		return "", err
+		return 0, err
 	}
+	return epoch, nil
+}
+
+// activate sends AT+CIICR and AT+CIFSR and records the local address.
+func (m *Modem) activate(ctx context.Context) (string, error) {
 	if _, err := m.query(ctx, "AT+CIICR", ciicrTimeout); err != nil {
 		return "", err
 	}
-	ip, err = m.localAddress(ctx)
+	ip, err := m.localAddress(ctx)
 	if err != nil {
 		return "", err
 	}
 	m.connMu.Lock()
 	m.localIP = ip
 	m.connMu.Unlock()
-	m.log.Info("bearer up", "ip", ip)
 	return ip, nil
 }
 
@@ -129,6 +254,7 @@ func isCommandError(err error) bool {
 // shut sends AT+CIPSHUT and waits for SHUT OK. "+PDP: DEACT" may come
 // first (the bearer going down is what we asked for).
 func (m *Modem) shut(ctx context.Context) error {
+	m.voidPreparation("AT+CIPSHUT")
 	return m.exchange(ctx, "AT+CIPSHUT", cipshutTimeout, shutHandler)
 }
 

@@ -25,6 +25,7 @@ import (
 // therefore writes one filler of ESC (cancels a variable-length send) and
 // 1459 NULs (completes any fixed-length send) before probing on.
 func (m *Modem) Sync(ctx context.Context) error {
+	m.voidPreparation("resync")
 	ctx, cancel := context.WithTimeout(ctx, syncTotal)
 	defer cancel()
 	if err := m.acquire(ctx); err != nil {
@@ -109,6 +110,7 @@ func (m *Modem) Exec(ctx context.Context, cmd string, timeout time.Duration) (Re
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
+	m.voidPreparation("raw command")
 	var (
 		resp              Response
 		okSeen, stateSeen bool
@@ -211,6 +213,7 @@ func (m *Modem) SIMStatus(ctx context.Context) (string, error) {
 // SetFunctionality sends AT+CFUN=<fun>: 1 switches the radio on, 0 off
 // (minimum functionality, UART alive), 4 flight mode.
 func (m *Modem) SetFunctionality(ctx context.Context, fun int) error {
+	m.voidPreparation("AT+CFUN")
 	_, err := m.query(ctx, "AT+CFUN="+strconv.Itoa(fun), cfunTimeout)
 	return err
 }
@@ -411,6 +414,7 @@ func (m *Modem) Info(ctx context.Context) (Info, error) {
 // PowerDown sends AT+CPOWD=1 (normal power down). The module answers
 // "NORMAL POWER DOWN" (no OK) and switches off; some firmware answers OK.
 func (m *Modem) PowerDown(ctx context.Context) error {
+	m.voidPreparation("AT+CPOWD")
 	return m.exchange(ctx, "AT+CPOWD=1", cpowdTimeout, func(ev event) (bool, error) {
 		if ev.kind != evLine {
 			return false, nil

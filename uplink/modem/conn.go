@@ -701,6 +701,7 @@ func (m *Modem) closeLocked(ctx context.Context) error {
 		return false, nil
 	})
 	cerr = stepErr(commandName(closeCmd), cerr)
+	m.voidPreparation(shutCmd)
 	var serr error
 	if m.suspect() {
 		serr = fmt.Errorf("%w: skipped, the module does not answer", ErrTimeout)

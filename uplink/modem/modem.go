@@ -47,11 +47,16 @@ type Modem struct {
 	readerErr  error // set before readerDone is closed
 
 	connMu    sync.Mutex
-	localIP   string        // from AT+CIFSR
-	connOpen  bool          // between CONNECT OK and Conn.Close
-	connErr   error         // fatal URC seen since Dial: ErrRemoteClosed, ErrPDPDeact, ErrRebooted
-	rxPending bool          // "+CIPRXGET: 1" seen and not yet served
-	wake      chan struct{} // capacity 1: pokes a waiting Conn.Read
+	localIP   string // from AT+CIFSR
+	connOpen  bool   // between CONNECT OK and Conn.Close
+	connErr   error  // fatal URC seen since Dial: ErrRemoteClosed, ErrPDPDeact, ErrRebooted
+	rxPending bool   // "+CIPRXGET: 1" seen and not yet served
+	// prepared is the AT+CSTT line of a PrepareBearer still valid ("" for
+	// none; it holds the APN password: never logged). ipEpoch counts what
+	// voids a preparation (see PrepareBearer).
+	prepared string
+	ipEpoch  uint64
+	wake     chan struct{} // capacity 1: pokes a waiting Conn.Read
 }
 
 type writeRequest struct {

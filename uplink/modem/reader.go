@@ -3,6 +3,7 @@ package modem
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -55,7 +56,7 @@ func (m *Modem) onEvent(ev event) {
 			cmd = *p
 		}
 		if name, ok := classifyURC(ev.line, cmd); ok {
-			m.handleURC(name)
+			m.handleURC(name, ev.line)
 		}
 	case evPrompt:
 		m.trace.prompt()
@@ -66,10 +67,13 @@ func (m *Modem) onEvent(ev event) {
 }
 
 // handleURC records what an unsolicited result code means for the socket
-// and wakes a waiting Conn.Read.
-func (m *Modem) handleURC(name string) {
+// and for a bearer preparation, and wakes a waiting Conn.Read.
+func (m *Modem) handleURC(name, line string) {
 	m.stats.urc(name)
 	m.connMu.Lock()
+	if voidsPreparation(name, line) && m.voidPreparationLocked() {
+		defer m.log.Debug("bearer preparation void", "reason", line)
+	}
 	switch name {
 	case urcRxData:
 		m.rxPending = true
@@ -94,6 +98,19 @@ func (m *Modem) handleURC(name string) {
 		m.log.Info("modem reported", "urc", name)
 	}
 	m.poke()
+}
+
+// voidsPreparation reports whether a URC means the IP state may have
+// changed since PrepareBearer: a reboot, a lost bearer, a change of the
+// functionality level or a SIM that went away (the radio with it).
+func voidsPreparation(name, line string) bool {
+	switch name {
+	case urcPDPDeact, urcRDY, urcSMSReady, "+CFUN":
+		return true
+	case "+CPIN":
+		return strings.Contains(line, "NOT READY")
+	}
+	return false
 }
 
 // setConnErrLocked keeps the most severe fatal condition: a reboot loses
