@@ -8,10 +8,11 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// Board binaries are built with -tags board. They leave out the two
-// workstation tools — the demo, which embeds an MQTT broker (mochi-mqtt), and
-// the SIM7000 simulator — that a site never runs, to keep the stripped
-// linux/mipsle binary within what an OpenWrt board's flash holds.
+// Board binaries are built with -tags board. They leave out the
+// workstation tools a site never runs — the demo, which embeds an MQTT
+// broker (mochi-mqtt), the SIM7000 simulator, and the consumer side of
+// packed windows (bridge, unpack) — to keep the stripped linux/mipsle
+// binary within what an OpenWrt board's flash holds.
 
 func demoCommand(*env) *cli.Command {
 	return workstationOnly("demo", "the whole job on this machine with an embedded broker and a simulated SIM7000")
@@ -23,6 +24,10 @@ func simulateCommand(*env) *cli.Command {
 
 func bridgeCommand(*env) *cli.Command {
 	return workstationOnly("bridge", "server side: republish the readings of packs on their own topics")
+}
+
+func unpackCommand(*env) *cli.Command {
+	return workstationOnly("unpack", "decode packs (stdin, or each FILE holding one) to NDJSON, one reading per line")
 }
 
 func workstationOnly(name, what string) *cli.Command {
