@@ -119,11 +119,13 @@ func BenchmarkRxURCPolicies(b *testing.B) {
 						simCfg.HostTime = true
 						simCfg.Variants.RxURC = policy
 						for i := 0; i < b.N; i++ {
-							acc := rxWindow(b, simCfg, broker, proto.version, n, true)
+							acc := rxWindow(b, simCfg, broker, proto.version, n, rxUsual)
 							bound := rxBound(simCfg, acc, proto.tls)
 							if n <= 1000 {
-								first := rxWindow(b, simCfg, broker, proto.version, n, false)
+								first := rxWindow(b, simCfg, broker, proto.version, n, rxFirst)
 								b.ReportMetric(first.RadioOnSeconds/rxBound(simCfg, first, proto.tls), "first-window/bound")
+								bare := rxWindow(b, simCfg, broker, proto.version, n, rxNoWill)
+								b.ReportMetric(bare.RadioOnSeconds/rxBound(simCfg, bare, proto.tls), "no-will/bound")
 							}
 							b.ReportMetric(acc.RadioOnSeconds, "radio-s")
 							b.ReportMetric(bound, "lower-bound-s")
@@ -158,12 +160,29 @@ func rxBound(cfg modemsim.Config, acc modemsim.Accounting, tls bool) float64 {
 	return bound
 }
 
-// rxWindow runs one window of n rxReadings with MQTT version v and returns
-// the module's accounting. With warm, a window of one reading runs first
-// on the same queue (and a module of its own), as the site's previous
-// window: the measured one then starts as every window but a site's first
-// does, with what the broker announced last time (the broker note).
-func rxWindow(b *testing.B, simCfg modemsim.Config, broker rxBroker, v codec.Version, n int, warm bool) modemsim.Accounting {
+// rxKind is which of a site's windows rxWindow measures.
+type rxKind int
+
+const (
+	// rxUsual is every window but a site's first, as `uploader run` and
+	// `flush` make it by default: a window of one reading runs first on the
+	// same queue (and a module of its own), as the site's previous window,
+	// so the measured one starts with what the broker announced last time
+	// (the broker note); it publishes the status record and carries the
+	// will, so its teardown waits for the DISCONNECT's acknowledgement.
+	rxUsual rxKind = iota
+	// rxFirst is a site's first window with the same defaults: a fresh
+	// queue, nothing known of the broker.
+	rxFirst
+	// rxNoWill is the usual window with --status-topic "" and
+	// --will-topic "": no status record, and nothing waits for the
+	// DISCONNECT.
+	rxNoWill
+)
+
+// rxWindow runs one window of n rxReadings with MQTT version v, of the
+// kind asked, and returns the module's accounting.
+func rxWindow(b *testing.B, simCfg modemsim.Config, broker rxBroker, v codec.Version, n int, kind rxKind) modemsim.Accounting {
 	b.Helper()
 	q, dir := benchQueue(b, n, rxReading)
 	defer q.Close()
@@ -174,9 +193,15 @@ func rxWindow(b *testing.B, simCfg modemsim.Config, broker rxBroker, v codec.Ver
 	cfg.MQTTVersion = v
 	cfg.ClientID = "site-bench"
 	cfg.LockPath = filepath.Join(dir, "modem.lock")
+	if kind != rxNoWill {
+		// cmd/uploader's defaults (uploader/{client-id}/status).
+		cfg.StatusTopic = "uploader/" + cfg.ClientID + "/status"
+		cfg.WillTopic = cfg.StatusTopic
+	}
 	if v := os.Getenv("BENCH_INFLIGHT"); v != "" {
 		cfg.InFlight, _ = strconv.Atoi(v)
 	}
+	warm := kind != rxFirst
 	if warm {
 		cfg.MaxRecords = 1
 		rxRun(b, simCfg, cfg, q, 1)

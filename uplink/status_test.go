@@ -127,13 +127,42 @@ func TestCleanWindowDisconnectReachesBroker(t *testing.T) {
 			t.Fatalf("window %d: %+v, %v", i+1, sum, err)
 		}
 	}
-	if n := sim.Accounting().DroppedAtCloseBytes; n != 0 {
-		t.Errorf("the quick close dropped %d bytes not yet on the air", n)
+	acc := sim.Accounting()
+	if acc.DroppedAtCloseBytes != 0 {
+		t.Errorf("the quick close dropped %d bytes not yet on the air", acc.DroppedAtCloseBytes)
+	}
+	if acc.AckQueries == 0 {
+		t.Error("no AT+CIPACK: the teardown did not wait for the DISCONNECT")
 	}
 	// The second window's record comes after anything the first one's
 	// close made the broker publish.
 	recs := statusMessages(broker, cfg.StatusTopic)
 	if len(recs) != 2 || recs[0].State != "connected" || recs[1].State != "connected" {
 		t.Errorf("status records %+v, want two connected ones and no will", recs)
+	}
+}
+
+// Without a will, a lost DISCONNECT costs nothing but a line in the
+// broker's log, so a clean window closes at once instead of keeping the
+// radio on for the DISCONNECT's round trip.
+func TestCleanWindowWithoutWillClosesAtOnce(t *testing.T) {
+	broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword})
+	simCfg := modemsim.Fast()
+	simCfg.UplinkRate = modemsim.NBIoT().UplinkRate
+	simCfg.RoundTrip = 200 * time.Millisecond
+	sim := simtest.Start(t, simCfg)
+	q, dir := openQueue(t)
+	cfg := modemConfig(sim, broker.Addr(), dir)
+	cfg.WindowTimeout = 5 * time.Minute
+	cfg.RegistrationTimeout = 5 * time.Minute
+	enqueueReadings(t, q, 5, 1)
+	if sum, err := uplink.RunWindow(context.Background(), cfg, q); err != nil || sum.Acked != 5 {
+		t.Fatalf("window: %+v, %v", sum, err)
+	}
+	if n := sim.Accounting().AckQueries; n != 0 {
+		t.Errorf("%d AT+CIPACK queries: the teardown waited for the DISCONNECT without a will", n)
+	}
+	if n := broker.Count(); n != 5 {
+		t.Errorf("broker received %d readings, want 5", n)
 	}
 }

@@ -10,8 +10,10 @@ func TestPlanTeardown(t *testing.T) {
 		want  TeardownPlan
 	}{
 		{"window", holdState{opened: true, connOpen: true}, TeardownPlan{CloseConn: true, RadioOff: true}},
-		{"clean window", holdState{opened: true, connOpen: true, cleanEnd: true}, TeardownPlan{DrainConn: true, CloseConn: true, RadioOff: true}},
-		{"clean window, split cut", holdState{opened: true, connOpen: true, cleanEnd: true, splitCut: true}, TeardownPlan{AwaitBroker: true, RadioOff: true}},
+		{"clean window", holdState{opened: true, connOpen: true, cleanEnd: true}, TeardownPlan{CloseConn: true, RadioOff: true}},
+		{"clean window with a will", holdState{opened: true, connOpen: true, cleanEnd: true, will: true}, TeardownPlan{DrainConn: true, CloseConn: true, RadioOff: true}},
+		{"window with a will, no DISCONNECT", holdState{opened: true, connOpen: true, will: true}, TeardownPlan{CloseConn: true, RadioOff: true}},
+		{"clean window, split cut", holdState{opened: true, connOpen: true, cleanEnd: true, will: true, splitCut: true}, TeardownPlan{AwaitBroker: true, RadioOff: true}},
 		{"window that never dialled", holdState{opened: true}, TeardownPlan{RadioOff: true}},
 		{"window with a power switch", holdState{opened: true, connOpen: true, powerSwitch: true}, TeardownPlan{CloseConn: true, PowerDown: true, CutPower: true}},
 		{"module that never answered, power switch", holdState{powerSwitch: true}, TeardownPlan{CutPower: true}},

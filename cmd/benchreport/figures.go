@@ -366,6 +366,7 @@ type RxRow struct {
 	Readings                      int
 	Radio, Bound, ToBound         float64
 	FirstToBound                  float64 // a site's first window; 0 when not measured (10,000 readings)
+	NoWillToBound                 float64 // the usual window without status record and will; 0 when not measured
 	Original, PollPct, ATCommands float64
 	RxReads, RxUARTBytes          float64
 	DownPerReading                float64
@@ -400,7 +401,8 @@ func rxRows(out *Output) ([]RxRow, error) {
 						Radio:          f.one(name, "radio-s"),
 						Bound:          f.one(name, "lower-bound-s"),
 						ToBound:        f.one(name, "window/bound"),
-						FirstToBound:   firstToBound(f, name, n),
+						FirstToBound:   upTo1000(f, name, n, "first-window/bound"),
+						NoWillToBound:  upTo1000(f, name, n, "no-will/bound"),
 						Original:       f.one(name, "original-radio-ratio"),
 						PollPct:        f.one(name, "poll-uart-%"),
 						ATCommands:     f.one(name, "at-commands"),
@@ -415,13 +417,13 @@ func rxRows(out *Output) ([]RxRow, error) {
 	return rows, f.err()
 }
 
-// firstToBound is a site's first window against the bound, measured up to
-// 1,000 readings.
-func firstToBound(f *figures, name string, n int) float64 {
+// upTo1000 is a metric measured only for windows of up to 1,000 readings
+// (a site's first window, the window without a will).
+func upTo1000(f *figures, name string, n int, metric string) float64 {
 	if n > 1000 {
 		return 0
 	}
-	return f.one(name, "first-window/bound")
+	return f.one(name, metric)
 }
 
 // PackRow is one payload kind of the packed-window table: 1,000 readings

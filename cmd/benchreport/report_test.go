@@ -139,9 +139,9 @@ func TestRender(t *testing.T) {
 		{
 			name: "the receive-polling table judges 1,000 readings and the polling share in every protocol",
 			contains: []string{
-				"| MQTT 3.1.1 | nbiot | 1,000 | never | 4.0 | 48.4 | **1.237** (**not met**) | 1.258 | 203 | 113 | 33 | 3.79 (met) |",
-				"| MQTT 5 | 20kbit-1s | 1,000 | never | 16.9 | 45.1 | **1.421** (**not met**) | 1.442 | 191 | 103 | 31 | 3.83 (met) |",
-				"| TLS | nbiot | 1,000 | once | 28.0 | 59.3 | **1.428** (**not met**) | 1.449 | 166 | 133 | 47 | 4.47 (met) |",
+				"| MQTT 3.1.1 | nbiot | 1,000 | never | 4.0 | 48.4 | **1.237** (**not met**) | 1.258 | 1.207 | 203 | 113 | 33 | 3.79 (met) |",
+				"| MQTT 5 | 20kbit-1s | 1,000 | never | 16.9 | 45.1 | **1.421** (**not met**) | 1.442 | 1.391 | 191 | 103 | 31 | 3.83 (met) |",
+				"| TLS | nbiot | 1,000 | once | 28.0 | 59.3 | **1.428** (**not met**) | 1.449 | 1.398 | 166 | 133 | 47 | 4.47 (met) |",
 			},
 		},
 		{
@@ -152,7 +152,7 @@ func TestRender(t *testing.T) {
 				}
 				return replaceMetric(text, "RxURCPolicies/proto=tls/link=nbiot/urc=once/readings=1000", "window/bound", "1.080")
 			},
-			contains: []string{"| TLS | nbiot | 1,000 | once | 28.0 | 59.3 | **1.080** (met) | 1.449 | 166 | 133 | 47 | 4.47 (met) |"},
+			contains: []string{"| TLS | nbiot | 1,000 | once | 28.0 | 59.3 | **1.080** (met) | 1.449 | 1.398 | 166 | 133 | 47 | 4.47 (met) |"},
 		},
 		{
 			name:     "the fleet table judges the hash at 100,000 sites",

@@ -131,7 +131,7 @@ func windowFlags() []cli.Flag {
 		intFlag("min-voltage-mv", 0, "defer a window whose supply (AT+CBC) is below this many millivolts, before the radio goes on (0 = off)"),
 		durFlag("max-deferral", 24*time.Hour, "after deferring windows this long in a row, go anyway (0 = defer without limit)"),
 		strFlag("status-topic", defaultStatusTopic, "retained status record published right after CONNACK ({client-id} is replaced; empty: none)"),
-		strFlag("will-topic", defaultStatusTopic, "retained last will if a window ends without DISCONNECT ({client-id} is replaced; empty: none)"),
+		strFlag("will-topic", defaultStatusTopic, "retained last will if a window ends without DISCONNECT ({client-id} is replaced; empty: none, and the window does not wait for its DISCONNECT to be acknowledged)"),
 	}, packFlags(), downlinkFlags())
 }
 

@@ -33,6 +33,7 @@ type Accounting struct {
 	CIPSENDCalls   int `json:"cipsend_calls"`   // AT+CIPSEND commands that opened a prompt
 	LargestChunk   int `json:"largest_chunk"`   // largest payload accepted by one CIPSEND
 	TCPConnections int `json:"tcp_connections"` // CONNECT OKs
+	AckQueries     int `json:"ack_queries"`     // AT+CIPACK commands answered
 	Reboots        int `json:"reboots"`         // resets and spontaneous reboots
 
 	// The receive side of manual mode: AT+CIPRXGET=4 queries, =2/3 reads

@@ -266,6 +266,7 @@ func cmdCIPACK(m *module, a *answer, c command) string {
 		return "ERROR"
 	}
 	tx, acked := m.link.acked(m.clk.now())
+	m.acct.add(func(a *Accounting) { a.AckQueries++ })
 	a.line(fmt.Sprintf("+CIPACK: %d,%d,%d", tx, acked, tx-acked))
 	return "OK"
 }

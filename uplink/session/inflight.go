@@ -6,9 +6,9 @@ import "time"
 // (InFlight, lowered by the broker's Receive Maximum) are unacknowledged
 // and, once the link has been measured, while their bytes stay under a
 // budget of four bandwidth-delay products plus two chunks. The product is
-// the acknowledged PUBLISH bytes per second since the first write times the
-// shortest time a PUBLISH waited for its acknowledgement. That time includes
-// how late the connection read the reply (a modem reads at most every 1.5
+// the acknowledged PUBLISH bytes per second since the first acknowledgement
+// times the shortest time a PUBLISH waited for its acknowledgement. That
+// time includes how late the connection read the reply (a modem reads at most every 1.5
 // round trips while the session is sending), so the budget covers the read
 // cadence too; the factor leaves room for the air queue to stay full while a
 // batch of acknowledgements is on its way. A window limited by the budget
@@ -28,7 +28,8 @@ const (
 // window is the byte side of the in-flight accounting.
 type window struct {
 	bytes      int       // PUBLISH bytes in flight
-	first      time.Time // first PUBLISH written into the window
+	firstAck   time.Time // first acknowledgement
+	ackedFirst int64     // PUBLISH bytes acknowledged up to the first acknowledgement
 	acked      int64     // PUBLISH bytes acknowledged
 	count      int64     // PUBLISHes acknowledged
 	minRTT     time.Duration
@@ -38,11 +39,7 @@ type window struct {
 
 // sent adds a QoS 1/2 PUBLISH of size bytes to the window.
 func (w *window) sent(f *flight, size int) {
-	now := time.Now()
-	if w.first.IsZero() {
-		w.first = now
-	}
-	f.size, f.sent = size, now
+	f.size, f.sent = size, time.Now()
 	w.bytes += size
 }
 
@@ -55,11 +52,18 @@ func (w *window) landed(f *flight) {
 	if rtt := now.Sub(f.sent); w.minRTT == 0 || rtt < w.minRTT {
 		w.minRTT = max(rtt, time.Millisecond)
 	}
-	elapsed := now.Sub(w.first)
-	if w.acked < int64(budgetChunks*w.chunkBytes) || elapsed <= 0 {
+	if w.firstAck.IsZero() {
+		w.firstAck, w.ackedFirst = now, w.acked
+	}
+	// The rate counts from the first acknowledgement, not the first write:
+	// the wait for the first one is the round trip (and on a first window
+	// the CONNACK's), not the link's throughput, and counting it would
+	// halve the early budget and idle the radio while it grows.
+	acked, elapsed := w.acked-w.ackedFirst, now.Sub(w.firstAck)
+	if acked < int64(budgetChunks*w.chunkBytes) || elapsed <= 0 {
 		return
 	}
-	rate := float64(w.acked) / elapsed.Seconds()
+	rate := float64(acked) / elapsed.Seconds()
 	bdp := rate * w.minRTT.Seconds()
 	w.budget = max(minBudget*w.chunkBytes, int(budgetFactor*bdp)+budgetChunks*w.chunkBytes)
 }

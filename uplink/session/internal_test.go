@@ -2,6 +2,7 @@ package session
 
 import (
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -80,4 +81,41 @@ func TestExpirySeconds(t *testing.T) {
 			t.Errorf("expirySeconds(%s) = %d, want %d", tt.in, got, tt.want)
 		}
 	}
+}
+
+// The window's byte budget follows the link's throughput from the first
+// acknowledgement on: the wait for that one (a round trip, and on a first
+// window the CONNACK's) must not count as a slow link, or the early budget
+// is too small and the radio idles while it grows.
+func TestWindowBudgetFromFirstAcknowledgement(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const (
+			chunk = 1000
+			rtt   = time.Second
+			rate  = 2500 // bytes per second on the air
+			size  = 100  // bytes per PUBLISH
+			n     = 50
+		)
+		w := &window{chunkBytes: chunk}
+		flights := make([]*flight, n)
+		for i := range flights {
+			flights[i] = &flight{}
+			w.sent(flights[i], size)
+		}
+		// Two round trips before the first acknowledgement (connect and
+		// CONNACK), then one every size/rate; the budget is looked at
+		// after 50, when the first write is 4 s back.
+		time.Sleep(2 * rtt)
+		for _, f := range flights[:50] {
+			w.landed(f)
+			time.Sleep(size * time.Second / rate)
+		}
+		// The shortest wait is the first PUBLISH's, 2 s, so the product is
+		// rate × 2 s. Counting from the first write would give half the
+		// rate at this point.
+		want := budgetFactor*rate*2 + budgetChunks*chunk
+		if w.budget < want*95/100 || w.budget > want*105/100 {
+			t.Errorf("budget %d bytes, want about %d (4 × %d B/s × 2 s + 2 chunks)", w.budget, want, rate)
+		}
+	})
 }
