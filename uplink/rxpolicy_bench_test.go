@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,10 +80,11 @@ type rxBroker struct {
 // "+CIPRXGET: 1" policy of the simulator, on the virtual clock with
 // Config.HostTime (so the driver's own waits count as radio-on time), and
 // reports the window against the lower bound. The window measured is a
-// site's usual one: a window of one reading runs before it on the same
-// queue, so it starts knowing the broker's limits (see rxWindow); up to
-// 1,000 readings, a site's first window (a fresh queue, nothing known) is
-// measured too and reported as first-window/bound. It also reports the
+// site's usual one with uploader's defaults (rxUsual: it starts knowing the
+// broker's limits, publishes the status record and carries the will); up
+// to 1,000 readings, a site's first window (rxFirst) and the usual window
+// without status record and will (rxNoWill) are measured too and reported
+// as first-window/bound and no-will/bound. It also reports the
 // receive side's cost (AT commands, UART bytes and UART time of
 // AT+CIPRXGET exchanges) and the original method's radio time per reading
 // against the window's under the same policy. The lower bound of a TLS
@@ -92,23 +94,9 @@ type rxBroker struct {
 // the line rate plus the module's turnaround per command; payload excluded)
 // as a share of the window's radio-on time.
 func BenchmarkRxURCPolicies(b *testing.B) {
-	plain, err := brokertest.Start(brokertest.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer plain.Close()
-	ca := newTestCA(b)
-	secure, err := brokertest.Start(brokertest.Options{TLS: ca.serverConfig(b, "broker.test")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer secure.Close()
+	brokerFor := startRxBrokers(b)
 	for _, proto := range rxProtocols {
-		broker := rxBroker{addr: plain.Addr()}
-		if proto.tls {
-			broker = rxBroker{addr: secure.Addr(), tls: uplink.TLSConfig{
-				Enabled: true, CAFile: ca.caFile, CertFile: ca.clientCert, KeyFile: ca.clientKey, ServerName: "broker.test"}}
-		}
+		broker := brokerFor(proto.tls)
 		for _, link := range rxLinks() {
 			for _, policy := range modemsim.RxURCPolicies() {
 				for _, n := range proto.sizes {
@@ -139,7 +127,7 @@ func BenchmarkRxURCPolicies(b *testing.B) {
 							b.ReportMetric(float64(acc.RxURCs), "rx-urcs")
 							b.ReportMetric(float64(acc.RxUARTBytes), "rx-uart-B")
 							b.ReportMetric(100*acc.RxUARTSeconds/acc.RadioOnSeconds, "poll-uart-%")
-							orig := rxOriginal(b, simCfg, plain.Addr(), min(n, originalRxSample))
+							orig := rxOriginal(b, simCfg, brokerFor(false).addr, min(n, originalRxSample))
 							perReading := acc.RadioOnSeconds / float64(n)
 							b.ReportMetric(orig/perReading, "original-radio-ratio")
 						}
@@ -180,18 +168,53 @@ const (
 	rxNoWill
 )
 
+// startRxBrokers starts the benchmark's brokers, a plain one and one that
+// asks for a client certificate, and returns where a protocol's windows go.
+func startRxBrokers(b *testing.B) func(tls bool) rxBroker {
+	b.Helper()
+	plain, err := brokertest.Start(brokertest.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = plain.Close() })
+	ca := newTestCA(b)
+	secure, err := brokertest.Start(brokertest.Options{TLS: ca.serverConfig(b, "broker.test")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = secure.Close() })
+	return func(tls bool) rxBroker {
+		if !tls {
+			return rxBroker{addr: plain.Addr()}
+		}
+		return rxBroker{addr: secure.Addr(), tls: uplink.TLSConfig{
+			Enabled: true, CAFile: ca.caFile, CertFile: ca.clientCert, KeyFile: ca.clientKey, ServerName: "broker.test"}}
+	}
+}
+
 // rxWindow runs one window of n rxReadings with MQTT version v, of the
-// kind asked, and returns the module's accounting.
+// kind asked, on a queue of its own, and returns the module's accounting.
 func rxWindow(b *testing.B, simCfg modemsim.Config, broker rxBroker, v codec.Version, n int, kind rxKind) modemsim.Accounting {
 	b.Helper()
 	q, dir := benchQueue(b, n, rxReading)
 	defer q.Close()
+	acc, err := rxWindowOn(simCfg, broker, v, q, dir, "site-bench", n, kind)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return acc
+}
+
+// rxWindowOn is rxWindow on a queue q (in dir) holding n rxReadings, as
+// clientID. Safe to call from any goroutine: each call has a module of its
+// own (concurrent windows need distinct client ids).
+func rxWindowOn(simCfg modemsim.Config, broker rxBroker, v codec.Version, q *queue.Queue, dir, clientID string, n int, kind rxKind) (modemsim.Accounting, error) {
 	cfg := uplink.Defaults()
 	cfg.APN = "nbiot"
 	cfg.Broker = broker.addr
 	cfg.TLS = broker.tls
 	cfg.MQTTVersion = v
-	cfg.ClientID = "site-bench"
+	cfg.ClientID = clientID
 	cfg.LockPath = filepath.Join(dir, "modem.lock")
 	if kind != rxNoWill {
 		// cmd/uploader's defaults (uploader/{client-id}/status).
@@ -204,27 +227,28 @@ func rxWindow(b *testing.B, simCfg modemsim.Config, broker rxBroker, v codec.Ver
 	warm := kind != rxFirst
 	if warm {
 		cfg.MaxRecords = 1
-		rxRun(b, simCfg, cfg, q, 1)
+		if _, err := rxRun(simCfg, cfg, q, 1); err != nil {
+			return modemsim.Accounting{}, fmt.Errorf("previous window: %w", err)
+		}
 		cfg.MaxRecords = 0
 	}
-	return rxRun(b, simCfg, cfg, q, n-btoi(warm))
+	return rxRun(simCfg, cfg, q, n-btoi(warm))
 }
 
 // rxRun runs one window of cfg on a module of its own and checks that it
 // delivered want readings.
-func rxRun(b *testing.B, simCfg modemsim.Config, cfg uplink.Config, q *queue.Queue, want int) modemsim.Accounting {
-	b.Helper()
+func rxRun(simCfg modemsim.Config, cfg uplink.Config, q *queue.Queue, want int) (modemsim.Accounting, error) {
 	sim, err := modemsim.Start(simCfg)
 	if err != nil {
-		b.Fatal(err)
+		return modemsim.Accounting{}, err
 	}
 	defer sim.Close()
 	cfg.Device = sim.Path()
 	sum, err := uplink.RunWindow(context.Background(), cfg, q)
 	if err != nil || sum.Acked != want {
-		b.Fatalf("window: %+v %v", sum, err)
+		return modemsim.Accounting{}, fmt.Errorf("window acknowledged %d of %d readings: %v", sum.Acked, want, err)
 	}
-	return sim.Accounting()
+	return sim.Accounting(), nil
 }
 
 func btoi(b bool) int {
@@ -258,4 +282,61 @@ func rxOriginal(b *testing.B, simCfg modemsim.Config, broker string, n int) floa
 		}
 	}
 	return sim.Accounting().RadioOnSeconds / float64(n)
+}
+
+// BenchmarkRxRealTime checks the virtual clock's figures in real time: the
+// 1,000-reading windows of BenchmarkRxURCPolicies on the 20 kbit/s link, a
+// site's usual window and its first, under every URC policy, with the
+// simulator sleeping its delays and the host's own timing real, as on a
+// site. The windows of one protocol run side by side (each with a module,
+// queue and client id of its own), so the check takes about a minute per
+// protocol. Metrics: <policy>-window/bound and <policy>-first/bound, the
+// window against the same lower bound as BenchmarkRxURCPolicies.
+func BenchmarkRxRealTime(b *testing.B) {
+	brokerFor := startRxBrokers(b)
+	link := rxLinks()[1]
+	const n = 1000
+	type cell struct {
+		metric string
+		kind   rxKind
+		policy modemsim.RxURCPolicy
+		q      *queue.Queue
+		dir    string
+		acc    modemsim.Accounting
+		err    error
+	}
+	for _, proto := range rxProtocols {
+		b.Run("proto="+proto.name, func(b *testing.B) {
+			broker := brokerFor(proto.tls)
+			for i := 0; i < b.N; i++ {
+				var cells []*cell
+				for _, policy := range modemsim.RxURCPolicies() {
+					for _, k := range []struct {
+						kind rxKind
+						name string
+					}{{rxUsual, "window"}, {rxFirst, "first"}} {
+						q, dir := benchQueue(b, n, rxReading)
+						cells = append(cells, &cell{metric: policy.String() + "-" + k.name + "/bound", kind: k.kind, policy: policy, q: q, dir: dir})
+					}
+				}
+				var wg sync.WaitGroup
+				for j, c := range cells {
+					wg.Go(func() {
+						simCfg := link.cfg
+						simCfg.Variants.RxURC = c.policy
+						id := fmt.Sprintf("site-rt-%s-%d", proto.name, j)
+						c.acc, c.err = rxWindowOn(simCfg, broker, proto.version, c.q, c.dir, id, n, c.kind)
+					})
+				}
+				wg.Wait()
+				for _, c := range cells {
+					_ = c.q.Close()
+					if c.err != nil {
+						b.Fatalf("%s: %v", c.metric, c.err)
+					}
+					b.ReportMetric(c.acc.RadioOnSeconds/rxBound(link.cfg, c.acc, proto.tls), c.metric)
+				}
+			}
+		})
+	}
 }

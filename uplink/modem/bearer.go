@@ -315,6 +315,7 @@ func (m *Modem) Dial(ctx context.Context, host string, port int) (*Conn, error) 
 		local:     localAddr(local),
 		remote:    remoteAddr(host, port),
 		closed:    make(chan struct{}),
+		opened:    time.Now(),
 	}
 	return c, nil
 }

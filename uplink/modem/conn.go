@@ -26,7 +26,8 @@ type Conn struct {
 	rbuf     []byte     // payload fetched but not yet returned
 	left     int        // bytes the module still buffers, from the last CIPRXGET=2
 	lastPoll time.Time
-	drained  bool // after CLOSED: the module's buffer is empty too
+	opened   time.Time // CONNECT OK: the paced reads count from it until the first one
+	drained  bool      // after CLOSED: the module's buffer is empty too
 
 	// Receive pacing once a session has called AwaitReplies (see there).
 	hinted    atomic.Bool
@@ -35,7 +36,7 @@ type Conn struct {
 	firstSent atomic.Int64  // UnixNano of the first Write's end, for the round trip
 	rtt       time.Duration // observed round trip; 0 until measured
 	connectRT time.Duration // AT+CIPSTART to CONNECT OK: the TCP handshake's round trip, an estimate until rtt is measured
-	cost      time.Duration // last receive exchange, AT command to OK
+	cost      time.Duration // cheapest receive exchange so far, AT command to OK: what one poll costs
 	urcSeen   bool          // a "+CIPRXGET: 1" not yet acted on
 	noDirect  bool          // the module refused AT+CIPRXGET=2 on an empty buffer
 
@@ -442,7 +443,8 @@ func (c *Conn) Read(p []byte) (int, error) {
 //     announces costs at most a quarter round trip per wait.
 //
 // Each interval is at least minPollGap and costFactor (blocked:
-// blockedCostFactor) times the last exchange, which bounds the receive
+// blockedCostFactor) times the cheapest exchange so far (what a poll
+// costs, not the payload a read carries), which bounds the receive
 // side's share of the UART to 1/costFactor while streaming whatever the
 // round trip. Once data is found, the module's "<left>" count is read out
 // at once. The round trip is the time from the end of the first Write
@@ -456,7 +458,7 @@ const (
 	minPollGap        = 50 * time.Millisecond
 	safetyPoll        = 15 * time.Second
 	costFactor        = 25
-	blockedCostFactor = 10
+	blockedCostFactor = 4
 )
 
 // AwaitReplies tells the connection how many replies its user awaits and
@@ -483,16 +485,23 @@ func (c *Conn) nextPoll() time.Time {
 		}
 	}
 	due, blocked := c.due.Load(), c.blocked.Load()
+	last := c.lastPoll
+	if last.IsZero() {
+		// Nothing can have come before the connection opened, so a
+		// session that hints before its first Read is not polled ahead of
+		// its first send.
+		last = c.opened
+	}
 	var gap time.Duration
 	switch {
 	case c.urcSeen && blocked && due <= 1:
 		// One reply holds everything up (a broker with Receive Maximum
 		// 1, --inflight 1, the last acknowledgement): read it now.
-		return c.lastPoll
+		return last
 	case c.urcSeen && blocked:
-		return c.lastPoll.Add(minPollGap)
+		return last.Add(minPollGap)
 	case c.urcSeen && due == 0:
-		return c.lastPoll.Add(minPollGap)
+		return last.Add(minPollGap)
 	case due == 0:
 		gap = safetyPoll
 	case blocked:
@@ -500,7 +509,7 @@ func (c *Conn) nextPoll() time.Time {
 	default:
 		gap = max(rtt*3/2, costFactor*c.cost)
 	}
-	return c.lastPoll.Add(max(gap, minPollGap))
+	return last.Add(max(gap, minPollGap))
 }
 
 // wait sleeps until data is announced, d passes, the deadline passes or
@@ -528,7 +537,13 @@ func (c *Conn) wait(deadline time.Time, d time.Duration) error {
 func (c *Conn) fetch(deadline time.Time, afterClose, direct bool) error {
 	start := time.Now()
 	err := c.fetchOnce(deadline, afterClose, direct)
-	c.cost = time.Since(start)
+	// What spaces the polls is what a poll costs, not the payload a read
+	// carried: after a read of 1,460 bytes (about 130 ms at 115200 baud)
+	// the pacing would otherwise wait ten times that before the next look,
+	// with the session blocked on the last acknowledgement.
+	if d := time.Since(start); c.cost == 0 || d < c.cost {
+		c.cost = d
+	}
 	c.urcSeen = false
 	if err == nil && len(c.rbuf) > 0 && c.rtt == 0 {
 		if sent := c.firstSent.Load(); sent != 0 {

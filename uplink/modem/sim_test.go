@@ -483,3 +483,43 @@ func TestSimulatorFirstReplyPacedByConnectTime(t *testing.T) {
 		t.Errorf("Conn.Close: %v", err)
 	}
 }
+
+// A session hints what it awaits before its reader's first Read; the
+// connection then sends no AT+CIPRXGET before the first send: nothing can
+// have arrived yet, and the exchange would only delay the CONNECT.
+func TestSimulatorNoReadBeforeFirstSend(t *testing.T) {
+	host, port := echoListener(t)
+	cfg := modemsim.Fast()
+	cfg.RoundTrip = 300 * time.Millisecond
+	sim, m := startSim(t, cfg, modem.Options{QuickSend: true, PollInterval: time.Hour})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	c := bringUp(t, ctx, m, host, port)
+	if err := c.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	c.AwaitReplies(1, false) // the CONNACK
+	payload := []byte("CONNECT and the first records")
+	got := make(chan error, 1)
+	go func() {
+		buf := make([]byte, len(payload))
+		_, err := io.ReadFull(c, buf)
+		got <- err
+	}()
+	// Time for the reader to poll, had it wanted to (it is not what is
+	// measured: the round trip puts its first read 450 ms out).
+	time.Sleep(100 * time.Millisecond)
+	if _, err := c.Write(payload); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	if acc := sim.Accounting(); acc.RxPolls+acc.RxReads != 0 {
+		t.Errorf("%d AT+CIPRXGET=4 and %d =2 before the first send", acc.RxPolls, acc.RxReads)
+	}
+	c.AwaitReplies(1, true)
+	if err := <-got; err != nil {
+		t.Fatalf("ReadFull: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("Conn.Close: %v", err)
+	}
+}

@@ -47,10 +47,13 @@
 // max(t, busy until) + (n+40)/UplinkRate. SEND OK (normal send mode) and
 // the acknowledgement seen by AT+CIPACK come one RoundTrip after that;
 // DATA ACCEPT (quick send) comes at once. Data from the broker is stamped
-// max(now, end of the last uplink transfer + RoundTrip) plus its downlink
-// time (small writes that arrive while an earlier segment is still on its
-// way join it, up to 1460 bytes), and a remote close follows the data
-// before it.
+// max(now, end of the last uplink transfer the broker has + RoundTrip) plus
+// its downlink time (small writes that arrive while an earlier segment is
+// still on its way join it, up to 1460 bytes), and a remote close follows
+// the data before it. In real time the broker gets each transfer when it
+// ends, so an answer is not held back by the chunks queued behind its
+// cause; on the virtual clock it gets everything at once, and answers count
+// from the latest transfer.
 //
 // In real-time mode these delays are slept. With Config.VirtualClock they
 // advance a virtual clock instead and nothing sleeps (except the

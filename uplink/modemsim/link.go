@@ -262,14 +262,14 @@ func (m *module) toAir(l *link, data []byte, finish time.Duration) {
 		l.inAir = l.inAir[1:]
 	}
 	if finish <= now && len(l.inAir) == 0 {
-		l.enqueue(data)
+		m.toBroker(l, data, finish)
 		return
 	}
 	seg := &airSegment{data: data, finish: finish}
 	l.inAir = append(l.inAir, seg)
 	if m.clk.virtual {
 		seg.forwarded = true
-		l.enqueue(data)
+		m.toBroker(l, data, finish)
 		return
 	}
 	m.schedule(finish, false, func() {
@@ -278,9 +278,20 @@ func (m *module) toAir(l *link, data []byte, finish time.Duration) {
 		}
 		l.inAir = l.inAir[1:]
 		if m.link == l && !l.closing {
-			l.enqueue(seg.data)
+			m.toBroker(l, seg.data, seg.finish)
 		}
 	})
+}
+
+// toBroker hands data whose transfer ends at finish to the broker and
+// notes that instant: what the broker sends back can only be an answer to
+// data it has, so it arrives a round trip after the last such transfer
+// (received). On the real-time clock that is the segment that just
+// landed, not the ones the host has queued behind it; on the virtual clock
+// data reaches the broker at once, so it is the latest one sent.
+func (m *module) toBroker(l *link, data []byte, finish time.Duration) {
+	m.brokerHas = max(m.brokerHas, finish)
+	l.enqueue(data)
 }
 
 // flushAir sends on what is still in the air: a slow close (AT+CIPCLOSE=0)
@@ -291,7 +302,7 @@ func (m *module) flushAir(l *link) {
 	}
 	for _, seg := range l.inAir {
 		if !seg.forwarded {
-			l.enqueue(seg.data)
+			m.toBroker(l, seg.data, seg.finish)
 		}
 	}
 	l.inAir = nil
@@ -352,7 +363,7 @@ func (m *module) send(p []byte) {
 		m.log.Debug("air idle", "for", idle, "t", m.clk.now())
 	}
 	finish := max(m.clk.now(), m.airBusy) + transfer(n+segmentHeader, m.cfg.UplinkRate)
-	m.airBusy, m.lastAirFinish = finish, finish
+	m.airBusy = finish
 	ackAt := finish + m.cfg.RoundTrip
 	l.tx += n
 	l.acks = append(l.acks, ackMark{upto: l.tx, at: ackAt})
@@ -456,7 +467,7 @@ func (m *module) received(l *link, data []byte) {
 	}
 	n := len(data)
 	if pd := m.downPending; pd != nil && pd.l == l && len(pd.data)+n <= maxSendLimit &&
-		pd.ev.due >= m.lastAirFinish+m.cfg.RoundTrip {
+		pd.ev.due >= m.brokerHas+m.cfg.RoundTrip {
 		m.acct.add(func(a *Accounting) {
 			a.MQTTBytesDown += int64(n)
 			a.AirBytesDown += int64(n)
@@ -471,7 +482,7 @@ func (m *module) received(l *link, data []byte) {
 		a.AirBytesDown += int64(n + segmentHeader)
 		a.AirBytesUp += segmentHeader
 	})
-	start := max(m.clk.now(), m.lastAirFinish+m.cfg.RoundTrip, m.downBusy)
+	start := max(m.clk.now(), m.brokerHas+m.cfg.RoundTrip, m.downBusy)
 	m.downBusy = start + transfer(n+segmentHeader, m.cfg.DownlinkRate)
 	seg := &segment{l: l, data: data}
 	seg.ev = m.schedule(m.downBusy, false, func() {
@@ -559,9 +570,9 @@ func (m *module) remoteEOF(l *link) {
 	if m.link != l || !l.connected {
 		return
 	}
-	// Like data, the close cannot come back before the last uplink transfer
-	// had its round trip.
-	at := max(m.clk.now(), m.lastAirFinish+m.cfg.RoundTrip, m.downBusy)
+	// Like data, the close cannot come back before the broker's last
+	// uplink data had its round trip.
+	at := max(m.clk.now(), m.brokerHas+m.cfg.RoundTrip, m.downBusy)
 	m.schedule(at, false, func() { m.linkFault(l, "CLOSED") })
 }
 

@@ -73,16 +73,16 @@ type module struct {
 	data         *dataEntry
 	echoPending  []byte
 
-	link          *link
-	linkSeq       int
-	airBusy       time.Duration // air uplink busy until
-	lastAirFinish time.Duration
-	downBusy      time.Duration // air downlink busy until
-	downPending   *segment      // downlink segment not yet delivered
-	rx            []byte        // receive buffer (manual mode)
-	rxBacklog     []byte        // arrived data that did not fit in rx
-	rxReads       uint64        // AT+CIPRXGET=2/3 answered, for RxURCRepeat
-	rxRepeating   bool          // an RxURCRepeat reminder is scheduled
+	link        *link
+	linkSeq     int
+	airBusy     time.Duration // air uplink busy until
+	brokerHas   time.Duration // modelled finish of the last uplink data handed to the broker
+	downBusy    time.Duration // air downlink busy until
+	downPending *segment      // downlink segment not yet delivered
+	rx          []byte        // receive buffer (manual mode)
+	rxBacklog   []byte        // arrived data that did not fit in rx
+	rxReads     uint64        // AT+CIPRXGET=2/3 answered, for RxURCRepeat
+	rxRepeating bool          // an RxURCRepeat reminder is scheduled
 	// rxCmd is the mode of the AT+CIPRXGET=2/3/4 being answered (0 for
 	// other commands) and rxPayload the payload characters of its answer,
 	// for the receive accounting.

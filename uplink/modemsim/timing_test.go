@@ -2,6 +2,7 @@ package modemsim
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -235,4 +236,27 @@ func TestVirtualConnectShortcut(t *testing.T) {
 	if got := sim.Accounting().ElapsedSeconds; !approx(got, 5+1+1.2) {
 		t.Errorf("CONNECT OK at %v s, want 7.2", got)
 	}
+}
+
+// Ensure, in real time, that the broker's answer to a chunk comes a round
+// trip after that chunk lands, not after the chunks the host queued behind
+// it: the answer to A is at the module while B is still on the air, so
+// AT+CIPACK then shows A acknowledged and B not.
+func TestRealTimeAnswerFollowsItsChunk(t *testing.T) {
+	cfg := Fast()
+	cfg.UplinkRate = 1000 // 960 bytes + 40 of header: 1 s on the air
+	cfg.RoundTrip = 200 * time.Millisecond
+	_, h := startPipe(t, cfg)
+	b := newBroker(t)
+	connectQuick(t, h, b, true)
+	a, bb := strings.Repeat("a", 960), strings.Repeat("b", 960)
+	sendChunk(t, h, a)
+	h.expect("\r\nDATA ACCEPT:960\r\n")
+	sendChunk(t, h, bb)
+	h.expect("\r\nDATA ACCEPT:960\r\n")
+	b.expect(a) // A lands at 1 s, B at 2 s
+	b.send("r")
+	h.expect("\r\n+CIPRXGET: 1\r\n") // at 1.2 s, not 2.2 s
+	h.cmd("AT+CIPACK", "\r\n+CIPACK: 1920,960,960\r\n\r\nOK\r\n")
+	b.expect(bb)
 }

@@ -130,6 +130,9 @@ func Run(ctx context.Context, conn net.Conn, store Store, cfg Config) (Result, e
 	}
 	// Cancelling ctx unblocks whatever Read or Write is pending.
 	stopWatch := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(aLongTimeAgo) })
+	// Hint before the reader's first Read, so a paced connection does not
+	// poll for replies before anything was sent.
+	s.pace(false)
 	s.rd = startReader(conn, cfg.Version)
 
 	err := s.run()
