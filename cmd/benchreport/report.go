@@ -28,6 +28,7 @@ type Report struct {
 	Modem      []ModemRow
 	Fleet      []FleetRow
 	Rx         []RxRow
+	RxReal     []RxRealRow
 	Pack       PackFigures
 }
 
@@ -122,6 +123,8 @@ func buildReport(runs map[string]*SuiteRun, m Machine, started, finished time.Ti
 	rep.Fleet, err = fleetRows(out("fleet"))
 	collect(err)
 	rep.Rx, err = rxRows(out("rx"))
+	collect(err)
+	rep.RxReal, err = rxRealRows(out("rxreal"))
 	collect(err)
 	rep.Pack, err = packFigures(out("pack"), rep.Row1000())
 	collect(err)

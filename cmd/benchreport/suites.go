@@ -67,6 +67,7 @@ func suites(quick bool) []Suite {
 		{Key: "session", Args: []string{"-run", "^$", "-bench", ".", "-benchmem", "-benchtime", "10x", "-count", count(3), "./uplink/session"}},
 		{Key: "modem", Args: []string{"-run", "^$", "-bench", "WriteThroughput", "-benchmem", "-benchtime", "5x", "-count", count(3), "./uplink/modem"}},
 		{Key: "rx", Args: []string{"-run", "^$", "-bench", "RxURCPolicies", "-benchtime", "1x", "-timeout", "30m", "./uplink"}},
+		{Key: "rxreal", Args: []string{"-run", "^$", "-bench", "RxRealTime", "-benchtime", "1x", "-timeout", "30m", "./uplink"}},
 		{Key: "fleet", Args: []string{"-run", "^$", "-bench", "FleetSpread", "-benchtime", "1x", "./uplink"}},
 		{Key: "pack", Args: []string{"-run", "^$", "-bench", "PackedWindowNBIoT|PackSize|PackMillion", "-benchtime", "1x", "./uplink"}},
 	}
