@@ -245,8 +245,11 @@ func rxRun(simCfg modemsim.Config, cfg uplink.Config, q *queue.Queue, want int) 
 	defer sim.Close()
 	cfg.Device = sim.Path()
 	sum, err := uplink.RunWindow(context.Background(), cfg, q)
-	if err != nil || sum.Acked != want {
-		return modemsim.Accounting{}, fmt.Errorf("window acknowledged %d of %d readings: %v", sum.Acked, want, err)
+	if err != nil {
+		return modemsim.Accounting{}, fmt.Errorf("window (%d of %d readings acknowledged): %w", sum.Acked, want, err)
+	}
+	if sum.Acked != want {
+		return modemsim.Accounting{}, fmt.Errorf("window acknowledged %d of %d readings", sum.Acked, want)
 	}
 	return sim.Accounting(), nil
 }
