@@ -239,8 +239,8 @@ func (h *Modem) SetKeepAlive(d time.Duration) {
 }
 
 // SessionEnded tells the hold how the session on its connection ended:
-// clean means DISCONNECT was written, so the teardown waits for it to be
-// acknowledged before the quick close (TeardownPlan.DrainConn).
+// clean means DISCONNECT was written, so with a will the teardown waits
+// for it to be acknowledged before the quick close (TeardownPlan.DrainConn).
 func (h *Modem) SessionEnded(clean bool) { h.cleanEnd = clean }
 
 func (h *Modem) release() {

@@ -334,6 +334,8 @@ func BenchmarkRxRealTime(b *testing.B) {
 				wg.Wait()
 				for _, c := range cells {
 					_ = c.q.Close()
+				}
+				for _, c := range cells {
 					if c.err != nil {
 						b.Fatalf("%s: %v", c.metric, c.err)
 					}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nbiot-uploader/uploader/queue"
 	"github.com/nbiot-uploader/uploader/uplink"
 	"github.com/nbiot-uploader/uploader/uplink/brokertest"
 	"github.com/nbiot-uploader/uploader/uplink/modemsim"
@@ -104,23 +105,30 @@ func TestWindowPublishesStatusAndWill(t *testing.T) {
 	}
 }
 
-// On a paced link a clean window's DISCONNECT reaches the broker: the
-// teardown waits for AT+CIPACK before the quick close, which would drop
-// what is not yet on the air, so the broker publishes no will.
-func TestCleanWindowDisconnectReachesBroker(t *testing.T) {
+// pacedCloseSite is a site whose module holds back what is not yet on the
+// air, in real time (NB-IoT's uplink rate, a short round trip), so a quick
+// close right after the DISCONNECT would drop it.
+func pacedCloseSite(t *testing.T) (*brokertest.Broker, *modemsim.Sim, *queue.Queue, uplink.Config) {
+	t.Helper()
 	broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword})
-	// Real time, so what is in the air really is held back: NB-IoT's
-	// uplink rate and a short round trip.
 	simCfg := modemsim.Fast()
 	simCfg.UplinkRate = modemsim.NBIoT().UplinkRate
 	simCfg.RoundTrip = 200 * time.Millisecond
 	sim := simtest.Start(t, simCfg)
 	q, dir := openQueue(t)
 	cfg := modemConfig(sim, broker.Addr(), dir)
-	cfg.StatusTopic = "uploader/site-7/status"
-	cfg.WillTopic = cfg.StatusTopic
 	cfg.WindowTimeout = 5 * time.Minute
 	cfg.RegistrationTimeout = 5 * time.Minute
+	return broker, sim, q, cfg
+}
+
+// On a paced link a clean window's DISCONNECT reaches the broker: the
+// teardown waits for AT+CIPACK before the quick close, which would drop
+// what is not yet on the air, so the broker publishes no will.
+func TestCleanWindowDisconnectReachesBroker(t *testing.T) {
+	broker, sim, q, cfg := pacedCloseSite(t)
+	cfg.StatusTopic = "uploader/site-7/status"
+	cfg.WillTopic = cfg.StatusTopic
 	for i := range 2 {
 		enqueueReadings(t, q, 5, 1)
 		if sum, err := uplink.RunWindow(context.Background(), cfg, q); err != nil || sum.Acked != 5 {
@@ -146,15 +154,7 @@ func TestCleanWindowDisconnectReachesBroker(t *testing.T) {
 // broker's log, so a clean window closes at once instead of keeping the
 // radio on for the DISCONNECT's round trip.
 func TestCleanWindowWithoutWillClosesAtOnce(t *testing.T) {
-	broker := startBroker(t, brokertest.Options{Username: testUser, Password: testPassword})
-	simCfg := modemsim.Fast()
-	simCfg.UplinkRate = modemsim.NBIoT().UplinkRate
-	simCfg.RoundTrip = 200 * time.Millisecond
-	sim := simtest.Start(t, simCfg)
-	q, dir := openQueue(t)
-	cfg := modemConfig(sim, broker.Addr(), dir)
-	cfg.WindowTimeout = 5 * time.Minute
-	cfg.RegistrationTimeout = 5 * time.Minute
+	broker, sim, q, cfg := pacedCloseSite(t)
 	enqueueReadings(t, q, 5, 1)
 	if sum, err := uplink.RunWindow(context.Background(), cfg, q); err != nil || sum.Acked != 5 {
 		t.Fatalf("window: %+v, %v", sum, err)

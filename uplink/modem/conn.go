@@ -541,7 +541,8 @@ func (c *Conn) fetch(deadline time.Time, afterClose, direct bool) error {
 	// carried: after a read of 1,460 bytes (about 130 ms at 115200 baud)
 	// the pacing would otherwise wait ten times that before the next look,
 	// with the session blocked on the last acknowledgement.
-	if d := time.Since(start); c.cost == 0 || d < c.cost {
+	// A failed exchange (a deadline, a stalled module) says nothing of it.
+	if d := time.Since(start); err == nil && (c.cost == 0 || d < c.cost) {
 		c.cost = d
 	}
 	c.urcSeen = false

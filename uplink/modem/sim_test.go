@@ -456,13 +456,7 @@ func TestSimulatorFirstReplyPacedByConnectTime(t *testing.T) {
 	cfg.Variants.RxURC = modemsim.RxURCNever
 	// A round trip, so the first read after the write finds nothing yet.
 	cfg.RoundTrip = 300 * time.Millisecond
-	sim, m := startSim(t, cfg, modem.Options{QuickSend: true, PollInterval: time.Hour})
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	c := bringUp(t, ctx, m, host, port)
-	if err := c.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	sim, c := hourPollConn(t, cfg, host, port)
 	payload := []byte("CONNECT and the first records")
 	c.AwaitReplies(1, false)
 	if _, err := c.Write(payload); err != nil {
@@ -491,13 +485,7 @@ func TestSimulatorNoReadBeforeFirstSend(t *testing.T) {
 	host, port := echoListener(t)
 	cfg := modemsim.Fast()
 	cfg.RoundTrip = 300 * time.Millisecond
-	sim, m := startSim(t, cfg, modem.Options{QuickSend: true, PollInterval: time.Hour})
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	c := bringUp(t, ctx, m, host, port)
-	if err := c.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	sim, c := hourPollConn(t, cfg, host, port)
 	c.AwaitReplies(1, false) // the CONNACK
 	payload := []byte("CONNECT and the first records")
 	got := make(chan error, 1)
@@ -522,4 +510,19 @@ func TestSimulatorNoReadBeforeFirstSend(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Errorf("Conn.Close: %v", err)
 	}
+}
+
+// hourPollConn is a connection through a simulator of cfg to host:port
+// whose PollInterval is an hour, so only the receive pacing makes it read;
+// its deadline is 20 s away.
+func hourPollConn(t *testing.T, cfg modemsim.Config, host string, port int) (*modemsim.Sim, *modem.Conn) {
+	t.Helper()
+	sim, m := startSim(t, cfg, modem.Options{QuickSend: true, PollInterval: time.Hour})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	c := bringUp(t, ctx, m, host, port)
+	if err := c.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	return sim, c
 }

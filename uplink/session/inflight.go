@@ -8,9 +8,9 @@ import "time"
 // budget of four bandwidth-delay products plus two chunks. The product is
 // the acknowledged PUBLISH bytes per second since the first acknowledgement
 // times the shortest time a PUBLISH waited for its acknowledgement. That
-// time includes how late the connection read the reply (a modem reads at most every 1.5
-// round trips while the session is sending), so the budget covers the read
-// cadence too; the factor leaves room for the air queue to stay full while a
+// time includes how late the connection read the reply (a modem reads at
+// most every 1.5 round trips while the session is sending), so the budget
+// covers the read cadence too; the factor leaves room for the air queue to stay full while a
 // batch of acknowledgements is on its way. A window limited by the budget
 // still grows: its throughput is the budget per round trip, and the next
 // budget is four times that. The budget never falls below four chunks.
