@@ -364,7 +364,8 @@ func fleetRows(out *Output) ([]FleetRow, error) {
 type RxRow struct {
 	Protocol, Link, Policy        string
 	Readings                      int
-	Radio, Bound, ToBound         float64
+	Radio, Bound, ToBound         float64 // the median run when several were measured
+	ToBoundMin, ToBoundMax        float64 // the spread of the runs; 0 when one run (10,000 readings)
 	FirstToBound                  float64 // a site's first window; 0 when not measured (10,000 readings)
 	NoWillToBound                 float64 // the usual window without status record and will; 0 when not measured
 	Original, PollPct, ATCommands float64
@@ -401,6 +402,8 @@ func rxRows(out *Output) ([]RxRow, error) {
 						Radio:          f.one(name, "radio-s"),
 						Bound:          f.one(name, "lower-bound-s"),
 						ToBound:        f.one(name, "window/bound"),
+						ToBoundMin:     upTo1000(f, name, n, "window/bound-min"),
+						ToBoundMax:     upTo1000(f, name, n, "window/bound-max"),
 						FirstToBound:   upTo1000(f, name, n, "first-window/bound"),
 						NoWillToBound:  upTo1000(f, name, n, "no-will/bound"),
 						Original:       f.one(name, "original-radio-ratio"),
