@@ -331,16 +331,16 @@ func rxOriginal(b *testing.B, simCfg modemsim.Config, broker string, n int) floa
 }
 
 // BenchmarkRxRealTime checks the virtual clock's figures in real time: the
-// 1,000-reading windows of BenchmarkRxURCPolicies on the 20 kbit/s link, a
-// site's usual window and its first, under every URC policy, with the
-// simulator sleeping its delays and the host's own timing real, as on a
-// site. The windows of one protocol run side by side (each with a module,
+// 1,000-reading windows of BenchmarkRxURCPolicies on both links, a site's
+// usual window and its first, under every URC policy, with the simulator
+// sleeping its delays and the host's own timing real, as on a site. The
+// windows of one protocol and link run side by side (each with a module,
 // queue and client id of its own), so the check takes about a minute per
-// protocol. Metrics: <policy>-window/bound and <policy>-first/bound, the
-// window against the same lower bound as BenchmarkRxURCPolicies.
+// protocol and link. Metrics: <policy>-window/bound and
+// <policy>-first/bound, the window against the same lower bound as
+// BenchmarkRxURCPolicies.
 func BenchmarkRxRealTime(b *testing.B) {
 	brokerFor := startRxBrokers(b)
-	link := rxLinks()[1]
 	const n = 1000
 	type cell struct {
 		metric string
@@ -352,39 +352,41 @@ func BenchmarkRxRealTime(b *testing.B) {
 		err    error
 	}
 	for _, proto := range rxProtocols {
-		b.Run("proto="+proto.name, func(b *testing.B) {
-			broker := brokerFor(proto.tls)
-			for i := 0; i < b.N; i++ {
-				var cells []*cell
-				for _, policy := range modemsim.RxURCPolicies() {
-					for _, k := range []struct {
-						kind rxKind
-						name string
-					}{{rxUsual, "window"}, {rxFirst, "first"}} {
-						q, dir := benchQueue(b, n, rxReading)
-						cells = append(cells, &cell{metric: policy.String() + "-" + k.name + "/bound", kind: k.kind, policy: policy, q: q, dir: dir})
+		for _, link := range rxLinks() {
+			b.Run("proto="+proto.name+"/link="+link.name, func(b *testing.B) {
+				broker := brokerFor(proto.tls)
+				for i := 0; i < b.N; i++ {
+					var cells []*cell
+					for _, policy := range modemsim.RxURCPolicies() {
+						for _, k := range []struct {
+							kind rxKind
+							name string
+						}{{rxUsual, "window"}, {rxFirst, "first"}} {
+							q, dir := benchQueue(b, n, rxReading)
+							cells = append(cells, &cell{metric: policy.String() + "-" + k.name + "/bound", kind: k.kind, policy: policy, q: q, dir: dir})
+						}
+					}
+					var wg sync.WaitGroup
+					for j, c := range cells {
+						wg.Go(func() {
+							simCfg := link.cfg
+							simCfg.Variants.RxURC = c.policy
+							id := fmt.Sprintf("site-rt-%s-%s-%d", proto.name, link.name, j)
+							c.acc, c.err = rxWindowOn(simCfg, broker, proto.version, c.q, c.dir, id, n, c.kind)
+						})
+					}
+					wg.Wait()
+					for _, c := range cells {
+						_ = c.q.Close()
+					}
+					for _, c := range cells {
+						if c.err != nil {
+							b.Fatalf("%s: %v", c.metric, c.err)
+						}
+						b.ReportMetric(c.acc.RadioOnSeconds/rxBound(link.cfg, c.acc, proto.tls), c.metric)
 					}
 				}
-				var wg sync.WaitGroup
-				for j, c := range cells {
-					wg.Go(func() {
-						simCfg := link.cfg
-						simCfg.Variants.RxURC = c.policy
-						id := fmt.Sprintf("site-rt-%s-%d", proto.name, j)
-						c.acc, c.err = rxWindowOn(simCfg, broker, proto.version, c.q, c.dir, id, n, c.kind)
-					})
-				}
-				wg.Wait()
-				for _, c := range cells {
-					_ = c.q.Close()
-				}
-				for _, c := range cells {
-					if c.err != nil {
-						b.Fatalf("%s: %v", c.metric, c.err)
-					}
-					b.ReportMetric(c.acc.RadioOnSeconds/rxBound(link.cfg, c.acc, proto.tls), c.metric)
-				}
-			}
-		})
+			})
+		}
 	}
 }

@@ -420,26 +420,28 @@ func rxRows(out *Output) ([]RxRow, error) {
 	return rows, f.err()
 }
 
-// RxRealRow is one protocol and URC policy of the real-time check: the
-// 1,000-reading windows on the 20 kbit/s link with the simulator and the
-// host on the real clock.
+// RxRealRow is one protocol, link and URC policy of the real-time check:
+// the 1,000-reading windows with the simulator and the host on the real
+// clock.
 type RxRealRow struct {
-	Protocol, Policy string
-	ToBound          float64 // a site's usual window
-	FirstToBound     float64 // a site's first window
+	Protocol, Link, Policy string
+	ToBound                float64 // a site's usual window
+	FirstToBound           float64 // a site's first window
 }
 
 func rxRealRows(out *Output) ([]RxRealRow, error) {
 	f := &figures{out: out}
 	var rows []RxRealRow
 	for _, proto := range rxProtocols {
-		name := "RxRealTime/proto=" + proto.name
-		for _, policy := range rxPolicies {
-			rows = append(rows, RxRealRow{
-				Protocol: proto.name, Policy: policy,
-				ToBound:      f.one(name, policy+"-window/bound"),
-				FirstToBound: f.one(name, policy+"-first/bound"),
-			})
+		for _, link := range rxLinks {
+			name := "RxRealTime/proto=" + proto.name + "/link=" + link
+			for _, policy := range rxPolicies {
+				rows = append(rows, RxRealRow{
+					Protocol: proto.name, Link: link, Policy: policy,
+					ToBound:      f.one(name, policy+"-window/bound"),
+					FirstToBound: f.one(name, policy+"-first/bound"),
+				})
+			}
 		}
 	}
 	return rows, f.err()

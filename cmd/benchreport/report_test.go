@@ -147,6 +147,14 @@ func TestRender(t *testing.T) {
 			},
 		},
 		{
+			name: "the real-time check judges every protocol, link and URC policy",
+			contains: []string{
+				"| protocol | link | URC policy | × bound | first window × bound |",
+				"| TLS | nbiot | never | **1.092** (met) | 1.122 |",
+				"go test -run '^$' -bench RxRealTime -benchtime 1x -timeout 30m ./uplink",
+			},
+		},
+		{
 			name: "a receive window that misses the goal says so",
 			edit: func(key, text string) string {
 				if key != "rx" {
