@@ -19,6 +19,7 @@ func bridgeCommand(e *env) *cli.Command {
 		strFlag("broker", "", "MQTT broker as host:port (MQTT 5: the packs come from it and the readings go back to it)"),
 		strFlag("subscribe", strings.ReplaceAll(defaultPackTopic, "{client-id}", "+"), "topic filter of the packs (QoS 1, persistent session); several separated by commas"),
 		strFlag("state", "", "de-duplication state file (bbolt; created when missing; at most "+fmt.Sprint(bridge.DefaultMaxSpans)+" spans of seqs, 16 KiB, per site)"),
+		strFlag("refused-file", "", "file of the readings the broker refuses for good (PUBACK reason other than 0x97), one JSON object per line, to send again once fixed; at most "+fmt.Sprint(bridge.DefaultRefusedMaxBytes>>20)+" MiB (default: the --state path + .refused.ndjson)"),
 		strFlag("client-id", bridge.DefaultClientID, "MQTT client id of the bridge (its session keeps the packs queued while it is down)"),
 		strFlag("username", "", "MQTT user name"),
 		strFlag("password", "", "MQTT password (prefer --password-file; never logged)"),
@@ -41,7 +42,9 @@ func bridgeCommand(e *env) *cli.Command {
 	cmd.Description = "Subscribes to --subscribe with a persistent session at QoS 1, republishes every reading of each pack on its\n" +
 		"original topic (QoS 1, or 2 when the reading has it; MQTT 5 user properties seq and client_id), skips readings whose\n" +
 		"client id and seq --state has seen, and acknowledges a pack only when all its readings are acknowledged by the broker.\n" +
-		"A damaged pack is logged, rejected whole and acknowledged. Runs until SIGINT or SIGTERM; then prints its counts."
+		"A damaged pack is logged, rejected whole and acknowledged. A reading the broker refuses for good goes to --refused-file\n" +
+		"and its pack goes on; one refused for now (Quota exceeded) keeps its pack for a later try.\n" +
+		"Runs until SIGINT or SIGTERM; then prints its counts."
 	return cmd
 }
 
@@ -101,6 +104,13 @@ func runBridge(c *cli.Context, e *env) error {
 		return err
 	}
 	defer st.Close()
+	refusedPath := c.String("refused-file")
+	if refusedPath == "" {
+		refusedPath = c.String("state") + ".refused.ndjson"
+	}
+	if cfg.Refused, err = bridge.OpenRefusedLog(refusedPath, 0); err != nil {
+		return err
+	}
 	b, err := bridge.New(cfg, st)
 	if err != nil {
 		return usageError{err}
@@ -108,7 +118,7 @@ func runBridge(c *cli.Context, e *env) error {
 	err = b.Run(c.Context)
 	s := b.Stats()
 	log.Info("bridge: stopped", "packs", s.Packs, "rejected", s.Rejected, "republished", s.Republished,
-		"duplicates", s.Duplicates, "forgotten", s.Forgotten, "connects", s.Connects)
+		"duplicates", s.Duplicates, "forgotten", s.Forgotten, "refused", s.Refused, "connects", s.Connects)
 	fmt.Fprintf(e.stdout, "bridge: %s\n", &s)
 	return err
 }

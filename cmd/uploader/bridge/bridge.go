@@ -60,7 +60,10 @@ type Config struct {
 	// RetryMin and RetryMax bound the delay before a reconnect (it doubles
 	// from RetryMin after each failure in a row).
 	RetryMin, RetryMax time.Duration
-	Log                *slog.Logger
+	// Refused keeps the readings the broker refused for good; nil logs
+	// them only.
+	Refused *RefusedLog
+	Log     *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -94,18 +97,28 @@ type Stats struct {
 	Republished int64 // readings republished and acknowledged by the broker
 	Duplicates  int64 // readings skipped: their client id + seq was republished before
 	Forgotten   int64 // never-seen seqs the state's bound made count as seen
-	Connects    int64
+	// Refused counts readings the broker refused for good (a PUBACK reason
+	// other than Quota exceeded): written to Config.Refused and recorded
+	// as done, so that one reading the broker will never take cannot hold
+	// back every pack behind it.
+	Refused  int64
+	Connects int64
 }
 
 func (s *Stats) String() string {
-	return fmt.Sprintf("packs=%d rejected=%d republished=%d duplicates=%d forgotten=%d connects=%d",
-		s.Packs, s.Rejected, s.Republished, s.Duplicates, s.Forgotten, s.Connects)
+	return fmt.Sprintf("packs=%d rejected=%d republished=%d duplicates=%d forgotten=%d refused=%d connects=%d",
+		s.Packs, s.Rejected, s.Republished, s.Duplicates, s.Forgotten, s.Refused, s.Connects)
 }
 
-// ErrRefused marks a reading the broker did not accept (a PUBACK reason
-// code of 0x80 or more): its pack stays unacknowledged and comes again
-// after a reconnect.
-var ErrRefused = errors.New("broker refused a republished reading")
+// ErrRefused marks a reading the broker did not take for now (PUBACK
+// reason 0x97, Quota exceeded): its pack stays unacknowledged and comes
+// again after a reconnect, which waits the growing retry delay. Other
+// refusals are for good: the reading goes to Config.Refused
+// (Stats.Refused) and its pack goes on.
+var ErrRefused = errors.New("broker refused a republished reading for now")
+
+// quotaExceeded is the PUBACK reason that refuses a reading for now only.
+const quotaExceeded = 0x97
 
 // Bridge republishes packs. Create it with New, run it with Run.
 type Bridge struct {
@@ -113,7 +126,7 @@ type Bridge struct {
 	state *State
 	log   *slog.Logger
 
-	packs, rejected, republished, duplicates, forgotten, connects atomic.Int64
+	packs, rejected, republished, duplicates, forgotten, refused, connects atomic.Int64
 
 	// inPack, when set, is called after each chunk of a pack was recorded
 	// in the state (for tests: done of all readings of the pack so far);
@@ -141,7 +154,7 @@ func New(cfg Config, state *State) (*Bridge, error) {
 // Stats returns the counts so far.
 func (b *Bridge) Stats() Stats {
 	return Stats{Packs: b.packs.Load(), Rejected: b.rejected.Load(), Republished: b.republished.Load(),
-		Duplicates: b.duplicates.Load(), Forgotten: b.forgotten.Load(), Connects: b.connects.Load()}
+		Duplicates: b.duplicates.Load(), Forgotten: b.forgotten.Load(), Refused: b.refused.Load(), Connects: b.connects.Load()}
 }
 
 // Run connects, subscribes and republishes until ctx ends, reconnecting
@@ -376,22 +389,44 @@ func (b *Bridge) handle(ctx context.Context, client *paho.Client, pb *paho.Publi
 	for len(fresh) > 0 {
 		n := min(b.cfg.Chunk, len(fresh))
 		chunk := fresh[:n]
-		if err := b.republish(ctx, client, p.ClientID, chunk); err != nil {
-			return err
+		outcomes := b.republish(ctx, client, p.ClientID, chunk)
+		// What the broker took, or refused for good, is done: recorded
+		// even when another reading of the chunk failed, so the pack's
+		// next delivery sends only what is left.
+		var seqs []uint64
+		var failed []error
+		republished, refused := 0, 0
+		for i, o := range outcomes {
+			switch {
+			case o.err != nil:
+				failed = append(failed, o.err)
+				continue
+			case o.refusedFor != 0:
+				if err := b.keepRefused(p.ClientID, chunk[i], o.refusedFor); err != nil {
+					failed = append(failed, err)
+					continue
+				}
+				refused++
+			default:
+				republished++
+			}
+			seqs = append(seqs, chunk[i].Seq)
 		}
-		seqs := make([]uint64, n)
-		for i, r := range chunk {
-			seqs[i] = r.Seq
+		if len(seqs) > 0 {
+			forgotten, err := b.state.Record(p.ClientID, seqs)
+			if err != nil {
+				return err
+			}
+			if forgotten > 0 {
+				b.forgotten.Add(int64(forgotten))
+				b.log.Warn("bridge: state bound reached; the oldest gap of seqs now counts as seen", "client_id", p.ClientID, "seqs", forgotten)
+			}
 		}
-		forgotten, err := b.state.Record(p.ClientID, seqs)
-		if err != nil {
-			return err
+		b.republished.Add(int64(republished))
+		b.refused.Add(int64(refused))
+		if len(failed) > 0 {
+			return errors.Join(failed...)
 		}
-		if forgotten > 0 {
-			b.forgotten.Add(int64(forgotten))
-			b.log.Warn("bridge: state bound reached; the oldest gap of seqs now counts as seen", "client_id", p.ClientID, "seqs", forgotten)
-		}
-		b.republished.Add(int64(n))
 		done += n
 		fresh = fresh[n:]
 		b.log.Debug("bridge: chunk recorded", "client_id", p.ClientID, "readings", n, "done", done, "of", len(p.Readings))
@@ -414,9 +449,39 @@ func (b *Bridge) ack(client *paho.Client, pb *paho.Publish) error {
 	return nil
 }
 
+// keepRefused writes a reading the broker refused for good to the
+// refused-readings file and logs it. Only an error writing the file
+// keeps the reading's pack unacknowledged.
+func (b *Bridge) keepRefused(clientID string, r pack.Reading, reason byte) error {
+	attrs := []any{"client_id", clientID, "seq", r.Seq, "topic", r.Topic, "payload_bytes", len(r.Payload),
+		"reason", fmt.Sprintf("0x%02x", reason)}
+	if b.cfg.Refused == nil {
+		b.log.Error("bridge: broker refused a reading for good; dropped (no refused-readings file)", attrs...)
+		return nil
+	}
+	kept, err := b.cfg.Refused.Append(clientID, r, reason, time.Now())
+	switch {
+	case err != nil:
+		return fmt.Errorf("keep refused seq %d of %q: %w", r.Seq, clientID, err)
+	case kept:
+		b.log.Error("bridge: broker refused a reading for good; kept in the refused-readings file", append(attrs, "file", b.cfg.Refused.Path())...)
+	default:
+		b.log.Error("bridge: broker refused a reading for good; dropped: the refused-readings file is full", append(attrs, "file", b.cfg.Refused.Path())...)
+	}
+	return nil
+}
+
+// outcome is what became of one republished reading: acknowledged (zero),
+// refused for good (refusedFor, the PUBACK reason), or not done (err: no
+// answer, or refused for now with ErrRefused).
+type outcome struct {
+	refusedFor byte
+	err        error
+}
+
 // republish sends rs at once and waits for every acknowledgement.
-func (b *Bridge) republish(ctx context.Context, client *paho.Client, clientID string, rs []pack.Reading) error {
-	errs := make([]error, len(rs))
+func (b *Bridge) republish(ctx context.Context, client *paho.Client, clientID string, rs []pack.Reading) []outcome {
+	outs := make([]outcome, len(rs))
 	var wg sync.WaitGroup
 	for i, r := range rs {
 		wg.Go(func() {
@@ -430,16 +495,20 @@ func (b *Bridge) republish(ctx context.Context, client *paho.Client, clientID st
 					{Key: "client_id", Value: clientID},
 				}},
 			})
+			// paho returns the PUBACK with an error when its reason is
+			// 0x80 or more, so the reason is looked at first.
 			switch {
-			case err != nil:
-				errs[i] = fmt.Errorf("republish seq %d of %q on %q: %w", r.Seq, clientID, r.Topic, err)
+			case resp != nil && resp.ReasonCode == quotaExceeded:
+				outs[i].err = fmt.Errorf("republish seq %d of %q on %q: %w (reason 0x%02x)", r.Seq, clientID, r.Topic, ErrRefused, resp.ReasonCode)
 			case resp != nil && resp.ReasonCode >= 0x80:
-				errs[i] = fmt.Errorf("republish seq %d of %q on %q: %w (reason 0x%02x)", r.Seq, clientID, r.Topic, ErrRefused, resp.ReasonCode)
+				outs[i].refusedFor = resp.ReasonCode
+			case err != nil:
+				outs[i].err = fmt.Errorf("republish seq %d of %q on %q: %w", r.Seq, clientID, r.Topic, err)
 			default:
 				b.log.Debug("bridge: republished", "client_id", clientID, "seq", r.Seq, "topic", r.Topic)
 			}
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return outs
 }

@@ -231,6 +231,54 @@ func TestBridgeRepublishesEachReadingOnceAndRejectsDamagedPacks(t *testing.T) {
 	}
 }
 
+// Ensure a reading the broker refuses for good (here an ACL: reason 0x87)
+// goes to the refused-readings file with its seq recorded, while the rest
+// of its pack, and every pack behind it, still go out on the same
+// connection.
+func TestBridgeKeepsAReadingRefusedForGoodAsideAndGoesOn(t *testing.T) {
+	const denied = "sites/site-a/denied"
+	brk, err := brokertest.Start(brokertest.Options{Username: testUser, Password: testPassword, DenyPublish: []string{denied}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { brk.Close() })
+	dir := t.TempDir()
+	st := openState(t, filepath.Join(dir, "bridge.db"))
+	refusedPath := filepath.Join(dir, "refused.ndjson")
+	refused, err := OpenRefusedLog(refusedPath, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, handled, stop := runBridge(t, brk.Addr(), st, 8, func(b *Bridge, _ context.Context) { b.cfg.Refused = refused })
+	a := newSite(t, brk.Addr(), "site-a")
+
+	first := a.readings(1, 20)
+	first[6].Topic = denied // seq 7, in the first chunk of 8
+	a.publish(a.encode(first))
+	a.publish(a.encode(a.readings(21, 30)))
+	waitHandled(t, handled, 2)
+
+	if !brk.WaitCount(29+2, testWait) {
+		t.Fatalf("broker routed %d messages, want 29 readings and 2 packs", brk.Count())
+	}
+	got := republished(brk)
+	if len(got) != 29 || got[denied+"#7"] != 0 {
+		t.Errorf("%d distinct readings republished (%d of seq 7), want the 29 others", len(got), got[denied+"#7"])
+	}
+	if seen, err := st.Seen("site-a", 7); err != nil || !seen {
+		t.Errorf("seq 7 seen=%v (err %v): a refused reading must not come again", seen, err)
+	}
+	lines := readRefused(t, refusedPath)
+	if len(lines) != 1 || lines[0].ClientID != "site-a" || lines[0].Seq != 7 || lines[0].Topic != denied ||
+		lines[0].Reason != "0x87" || lines[0].Payload != string(first[6].Payload) {
+		t.Errorf("refused-readings file: %+v; want seq 7 of site-a on %s, reason 0x87", lines, denied)
+	}
+	stop()
+	if s := b.Stats(); s.Packs != 2 || s.Republished != 29 || s.Refused != 1 || s.Connects != 1 {
+		t.Errorf("stats %s; want packs=2 republished=29 refused=1 connects=1", &s)
+	}
+}
+
 func TestBridgeStoppedMidPackLosesNothingAndSkipsWhatItRecorded(t *testing.T) {
 	brk := startBroker(t)
 	path := filepath.Join(t.TempDir(), "bridge.db")

@@ -134,4 +134,9 @@ func TestBridgeKilledMidPack(t *testing.T) {
 	if repub+dups < readings-chunk {
 		t.Errorf("restarted bridge handled %d readings (%d republished, %d skipped); the killed one cannot have finished more than a chunk", repub+dups, repub, dups)
 	}
+	// mosquitto refused nothing: the refused-readings file, beside the
+	// state by default, is there and empty.
+	if fi, err := os.Stat(state + ".refused.ndjson"); err != nil || fi.Size() != 0 {
+		t.Errorf("refused-readings file: %v, %v; want an empty file beside the state", fi, err)
+	}
 }
