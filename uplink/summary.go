@@ -20,15 +20,19 @@ type Summary struct {
 	Step      string    `json:"step,omitempty"`
 	// Class says what comes next after a failure (fault.Class: "retry",
 	// "backoff", "quarantine", "stop").
-	Class               string  `json:"class,omitempty"`
-	Error               string  `json:"error,omitempty"`
-	Queued              int64   `json:"queued"` // depth when the window started
-	Sent                int     `json:"sent"`
-	Acked               int     `json:"acked"`
-	Skipped             int     `json:"skipped,omitempty"`
-	Refused             int     `json:"refused,omitempty"`     // records the broker refused (MQTT 5 PUBACK/PUBREC reason >= 0x80)
-	Quarantined         int     `json:"quarantined,omitempty"` // records moved to the quarantine in this window
-	StatusSent          bool    `json:"status_sent,omitempty"` // the status record was acknowledged
+	Class       string `json:"class,omitempty"`
+	Error       string `json:"error,omitempty"`
+	Queued      int64  `json:"queued"` // depth when the window started
+	Sent        int    `json:"sent"`
+	Acked       int    `json:"acked"`
+	Skipped     int    `json:"skipped,omitempty"`
+	Refused     int    `json:"refused,omitempty"`     // records the broker refused (MQTT 5 PUBACK/PUBREC reason >= 0x80)
+	Quarantined int    `json:"quarantined,omitempty"` // records moved to the quarantine in this window
+	StatusSent  bool   `json:"status_sent,omitempty"` // the status record was acknowledged
+	// TLS is how the window's TLS session began: TLSResumed (the last
+	// window's session, no certificates on the air) or TLSFull; "" without
+	// TLS or before the handshake finished.
+	TLS                 string  `json:"tls,omitempty"`
 	MQTTBytesOut        int64   `json:"mqtt_bytes_out"`
 	MQTTBytesIn         int64   `json:"mqtt_bytes_in"`
 	Chunks              int     `json:"chunks"`
@@ -52,6 +56,12 @@ type Summary struct {
 
 // OK reports whether the window succeeded.
 func (s Summary) OK() bool { return s.Outcome == OutcomeOK }
+
+// Summary.TLS values.
+const (
+	TLSFull    = "full"
+	TLSResumed = "resumed"
+)
 
 // Window outcomes.
 const (

@@ -275,7 +275,11 @@ func (r *resumptionRig) window(t *testing.T) (resumed bool, up, down int64) {
 		t.Fatalf("window: %+v, %v", sum, err)
 	}
 	up, down = r.proxy.next(t)
-	return r.view.last(t).DidResume, up, down
+	resumed = r.view.last(t).DidResume
+	if want := map[bool]string{false: uplink.TLSFull, true: uplink.TLSResumed}[resumed]; sum.TLS != want {
+		t.Errorf("summary says TLS %q, the broker saw %q", sum.TLS, want)
+	}
+	return resumed, up, down
 }
 
 func (r *resumptionRig) note(t *testing.T) []byte {

@@ -307,6 +307,10 @@ func (w *window) secure(ctx context.Context, conn net.Conn, overModem bool) (net
 		return nil, nil, stepErr(StepTLS, err)
 	}
 	cs := tconn.ConnectionState()
+	w.sum.TLS = TLSFull
+	if cs.DidResume {
+		w.sum.TLS = TLSResumed
+	}
 	w.log.Info("tls handshake", "version", tls.VersionName(cs.Version), "key_exchange", cs.CurveID.String(), "resumed", cs.DidResume)
 	if p, ok := conn.(replyPacer); ok {
 		return pacedTLS{tconn, p}, tconn, nil

@@ -93,6 +93,9 @@ func printSummary(w io.Writer, s uplink.Summary) {
 		fmt.Fprintf(w, "refused:        %d by the broker, %d quarantined (uploader quarantine list)\n", s.Refused, s.Quarantined)
 	}
 	fmt.Fprintf(w, "mqtt bytes:     %d out, %d in, %d chunks\n", s.MQTTBytesOut, s.MQTTBytesIn, s.Chunks)
+	if s.TLS != "" {
+		fmt.Fprintf(w, "tls:            %s handshake\n", s.TLS)
+	}
 	printDownlink(w, s)
 	if s.Transport == uplink.TransportModem {
 		fmt.Fprintf(w, "radio on:       %.1f s (registration %.1f s), CSQ %s\n", s.RadioOnSeconds, s.RegistrationSeconds, csqText(s.CSQ))

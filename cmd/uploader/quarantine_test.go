@@ -167,3 +167,19 @@ func TestFlushSummaryCountsRefused(t *testing.T) {
 		t.Errorf("a window without refusals prints a refused line:\n%s", b.String())
 	}
 }
+
+func TestFlushSummarySaysHowTLSBegan(t *testing.T) {
+	for _, tt := range []struct {
+		tls, want string
+	}{
+		{uplink.TLSResumed, "tls:            resumed handshake\n"},
+		{uplink.TLSFull, "tls:            full handshake\n"},
+		{"", ""},
+	} {
+		var b bytes.Buffer
+		printSummary(&b, uplink.Summary{Outcome: "ok", Acked: 1, Sent: 1, Queued: 1, TLS: tt.tls})
+		if got := strings.Contains(b.String(), "tls:"); got != (tt.want != "") || !strings.Contains(b.String(), tt.want) {
+			t.Errorf("TLS %q: summary\n%s", tt.tls, b.String())
+		}
+	}
+}
