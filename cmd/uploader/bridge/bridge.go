@@ -395,23 +395,28 @@ func (b *Bridge) handle(ctx context.Context, client *paho.Client, pb *paho.Publi
 		// next delivery sends only what is left.
 		var seqs []uint64
 		var failed []error
-		republished, refused := 0, 0
+		var refusals []Refusal
 		for i, o := range outcomes {
 			switch {
 			case o.err != nil:
 				failed = append(failed, o.err)
-				continue
 			case o.refusedFor != 0:
-				if err := b.keepRefused(p.ClientID, chunk[i], o.refusedFor); err != nil {
-					failed = append(failed, err)
-					continue
-				}
-				refused++
+				refusals = append(refusals, Refusal{chunk[i], o.refusedFor})
 			default:
-				republished++
+				seqs = append(seqs, chunk[i].Seq)
 			}
-			seqs = append(seqs, chunk[i].Seq)
 		}
+		republished := len(seqs)
+		if len(refusals) > 0 {
+			if err := b.keepRefused(p.ClientID, refusals); err != nil {
+				failed = append(failed, err)
+			} else {
+				for _, rf := range refusals {
+					seqs = append(seqs, rf.Reading.Seq)
+				}
+			}
+		}
+		refused := len(seqs) - republished
 		if len(seqs) > 0 {
 			forgotten, err := b.state.Record(p.ClientID, seqs)
 			if err != nil {
@@ -449,24 +454,25 @@ func (b *Bridge) ack(client *paho.Client, pb *paho.Publish) error {
 	return nil
 }
 
-// keepRefused writes a reading the broker refused for good to the
-// refused-readings file and logs it. Only an error writing the file
-// keeps the reading's pack unacknowledged.
-func (b *Bridge) keepRefused(clientID string, r pack.Reading, reason byte) error {
-	attrs := []any{"client_id", clientID, "seq", r.Seq, "topic", r.Topic, "payload_bytes", len(r.Payload),
-		"reason", fmt.Sprintf("0x%02x", reason)}
-	if b.cfg.Refused == nil {
-		b.log.Error("bridge: broker refused a reading for good; dropped (no refused-readings file)", attrs...)
-		return nil
+// keepRefused writes readings the broker refused for good to the
+// refused-readings file, one sync for them all, and logs each. Only an
+// error writing the file keeps their pack unacknowledged.
+func (b *Bridge) keepRefused(clientID string, refusals []Refusal) error {
+	kept, why := 0, "dropped (no refused-readings file)"
+	if b.cfg.Refused != nil {
+		var err error
+		if kept, err = b.cfg.Refused.Append(clientID, refusals, time.Now()); err != nil {
+			return fmt.Errorf("keep %d refused reading(s) of %q: %w", len(refusals), clientID, err)
+		}
+		why = "dropped: the refused-readings file " + b.cfg.Refused.Path() + " is full"
 	}
-	kept, err := b.cfg.Refused.Append(clientID, r, reason, time.Now())
-	switch {
-	case err != nil:
-		return fmt.Errorf("keep refused seq %d of %q: %w", r.Seq, clientID, err)
-	case kept:
-		b.log.Error("bridge: broker refused a reading for good; kept in the refused-readings file", append(attrs, "file", b.cfg.Refused.Path())...)
-	default:
-		b.log.Error("bridge: broker refused a reading for good; dropped: the refused-readings file is full", append(attrs, "file", b.cfg.Refused.Path())...)
+	for i, rf := range refusals {
+		msg := "bridge: broker refused a reading for good; " + why
+		if i < kept {
+			msg = "bridge: broker refused a reading for good; kept in " + b.cfg.Refused.Path()
+		}
+		b.log.Error(msg, "client_id", clientID, "seq", rf.Reading.Seq, "topic", rf.Reading.Topic,
+			"payload_bytes", len(rf.Reading.Payload), "reason", fmt.Sprintf("0x%02x", rf.Reason))
 	}
 	return nil
 }

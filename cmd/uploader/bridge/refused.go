@@ -69,43 +69,62 @@ func OpenRefusedLog(path string, maxBytes int64) (*RefusedLog, error) {
 // Path is the file's path.
 func (l *RefusedLog) Path() string { return l.path }
 
-// Append writes one refused reading and syncs it. kept is false, with no
-// error, when the line would take the file past its bound: the reading
-// is then not kept anywhere, and the caller says so in its log.
-func (l *RefusedLog) Append(clientID string, r pack.Reading, reason byte, at time.Time) (kept bool, err error) {
-	line := RefusedLine{
-		ClientID: clientID, Seq: r.Seq, Time: r.Time.UTC().Format(time.RFC3339Nano), Topic: r.Topic,
-		QoS: r.QoS, Retain: r.Retain, Reason: fmt.Sprintf("0x%02x", reason), RefusedAt: at.UTC().Format(time.RFC3339Nano),
+// Refusal is one reading the broker refused for good, with its reason.
+type Refusal struct {
+	Reading pack.Reading
+	Reason  byte
+}
+
+// Append writes the refused readings of one client id, in order, and
+// syncs them once. kept is how many of them, from the first, went into
+// the file; the rest, with no error, would have taken it past its bound
+// and are kept nowhere (the caller says so in its log).
+func (l *RefusedLog) Append(clientID string, refusals []Refusal, at time.Time) (kept int, err error) {
+	lines := make([][]byte, len(refusals))
+	for i, rf := range refusals {
+		r := rf.Reading
+		line := RefusedLine{
+			ClientID: clientID, Seq: r.Seq, Time: r.Time.UTC().Format(time.RFC3339Nano), Topic: r.Topic,
+			QoS: r.QoS, Retain: r.Retain, Reason: fmt.Sprintf("0x%02x", rf.Reason), RefusedAt: at.UTC().Format(time.RFC3339Nano),
+		}
+		if utf8.Valid(r.Payload) {
+			line.Payload = string(r.Payload)
+		} else {
+			line.PayloadBase64 = base64.StdEncoding.EncodeToString(r.Payload)
+		}
+		b, err := json.Marshal(line)
+		if err != nil {
+			return 0, fmt.Errorf("refused reading seq %d of %q: %w", r.Seq, clientID, err)
+		}
+		lines[i] = append(b, '\n')
 	}
-	if utf8.Valid(r.Payload) {
-		line.Payload = string(r.Payload)
-	} else {
-		line.PayloadBase64 = base64.StdEncoding.EncodeToString(r.Payload)
-	}
-	b, err := json.Marshal(line)
-	if err != nil {
-		return false, fmt.Errorf("refused reading seq %d of %q: %w", r.Seq, clientID, err)
-	}
-	b = append(b, '\n')
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	// Opened for each line: refusals are rare, and an operator may have
+	// Opened for each batch: refusals are rare, and an operator may have
 	// moved or truncated the file since the last one.
 	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return false, fmt.Errorf("refused readings file: %w", err)
+		return 0, fmt.Errorf("refused readings file: %w", err)
 	}
 	fi, err := f.Stat()
-	if err == nil && fi.Size()+int64(len(b)) > l.maxBytes {
-		return false, f.Close()
-	}
+	var buf []byte
 	if err == nil {
-		if _, err = f.Write(b); err == nil {
+		size := fi.Size()
+		for _, b := range lines {
+			if size+int64(len(buf)+len(b)) > l.maxBytes {
+				break
+			}
+			buf = append(buf, b...)
+			kept++
+		}
+	}
+	if err == nil && len(buf) > 0 {
+		if _, err = f.Write(buf); err == nil {
 			err = f.Sync()
 		}
 		if err != nil {
-			// A full disk may leave part of the line: cut it off, so the
+			// A full disk may leave part of a line: cut it off, so the
 			// next line does not join it.
 			_ = f.Truncate(fi.Size())
 		}
@@ -114,7 +133,7 @@ func (l *RefusedLog) Append(clientID string, r pack.Reading, reason byte, at tim
 		err = cerr
 	}
 	if err != nil {
-		return false, fmt.Errorf("refused readings file %s: %w", l.path, err)
+		return 0, fmt.Errorf("refused readings file %s: %w", l.path, err)
 	}
-	return true, nil
+	return kept, nil
 }

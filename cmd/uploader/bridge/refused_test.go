@@ -44,10 +44,8 @@ func TestRefusedLogKeepsEachReadingWholeWithinItsBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []pack.Reading{text, binary} {
-		if kept, err := l.Append("site-a", r, 0x87, at); err != nil || !kept {
-			t.Fatalf("append seq %d: kept %v, err %v", r.Seq, kept, err)
-		}
+	if kept, err := l.Append("site-a", []Refusal{{text, 0x87}, {binary, 0x87}}, at); err != nil || kept != 2 {
+		t.Fatalf("append: kept %d, err %v; want 2", kept, err)
 	}
 	want := []RefusedLine{
 		{ClientID: "site-a", Seq: 7, Time: "2023-11-14T22:13:27Z", Topic: "sites/a/t", Payload: `{"pm25":7.5}`, QoS: 1, Reason: "0x87", RefusedAt: "2026-12-06T01:02:03Z"},
@@ -65,8 +63,8 @@ func TestRefusedLogKeepsEachReadingWholeWithinItsBound(t *testing.T) {
 
 	// A third line would pass the 500-byte bound: not kept, file unchanged.
 	before, _ := os.ReadFile(path)
-	if kept, err := l.Append("site-a", text, 0x87, at); err != nil || kept {
-		t.Errorf("append past the bound: kept %v, err %v; want not kept, no error", kept, err)
+	if kept, err := l.Append("site-a", []Refusal{{text, 0x87}}, at); err != nil || kept != 0 {
+		t.Errorf("append past the bound: kept %d, err %v; want none, no error", kept, err)
 	}
 	if after, _ := os.ReadFile(path); string(after) != string(before) {
 		t.Errorf("the file changed past its bound:\n%s", after)
@@ -76,10 +74,11 @@ func TestRefusedLogKeepsEachReadingWholeWithinItsBound(t *testing.T) {
 	if err := os.Truncate(path, 0); err != nil {
 		t.Fatal(err)
 	}
-	if kept, err := l.Append("site-b", text, 0x90, at); err != nil || !kept {
-		t.Fatalf("append after truncation: kept %v, err %v", kept, err)
+	// Three lines against the 500-byte bound: the first two are kept.
+	if kept, err := l.Append("site-b", []Refusal{{text, 0x90}, {text, 0x90}, {text, 0x90}}, at); err != nil || kept != 2 {
+		t.Fatalf("append after truncation: kept %d, err %v; want 2", kept, err)
 	}
-	if got := readRefused(t, path); len(got) != 1 || got[0].ClientID != "site-b" || got[0].Reason != "0x90" {
+	if got := readRefused(t, path); len(got) != 2 || got[0].ClientID != "site-b" || got[1].Reason != "0x90" {
 		t.Errorf("after truncation: %+v", got)
 	}
 }
